@@ -1,0 +1,196 @@
+"""The run contract shared by every trainer, the CLI, the HTTP API and the database.
+
+A trainer is a plain function
+
+    train(task, architecture, config, budget, seed, progress=None) -> RunResult
+
+It knows nothing of Celery, HTTP or SQL. `progress` is called at least once per epoch or generation
+with a `Progress`; if it returns True the trainer stops (that is how cancellation reaches it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from arena.errors import ArenaError
+
+# Hard ceilings that protect a worker from a typo; the service has its own (configurable, lower) limits.
+MAX_EVALUATIONS = 10**11
+MAX_SECONDS = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When a run must stop: after `evaluations` forward passes, after `seconds`, or whichever comes first.
+
+    An evaluation is one forward pass of the network on one input (one agent-step in RL); a backward
+    pass counts as two. A run may overrun its budget by at most one epoch or generation.
+    """
+
+    evaluations: int | None = None
+    seconds: float | None = None
+    stop_on_solve: bool = True
+
+    def __post_init__(self):
+        if self.evaluations is None and self.seconds is None:
+            raise ArenaError("a budget needs evaluations, seconds, or both", "budget")
+        if self.evaluations is not None:
+            if isinstance(self.evaluations, bool) or not isinstance(self.evaluations, int) or not 1 <= self.evaluations <= MAX_EVALUATIONS:
+                raise ArenaError(f"budget evaluations must be an integer from 1 to {MAX_EVALUATIONS:.0e}, got {self.evaluations!r}", "evaluations")
+        if self.seconds is not None:
+            if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)) or not (0 < self.seconds <= MAX_SECONDS) or math.isnan(self.seconds):
+                raise ArenaError(f"budget seconds must be a number above 0 and at most {MAX_SECONDS:.0f}, got {self.seconds!r}", "seconds")
+            object.__setattr__(self, "seconds", float(self.seconds))
+        if not isinstance(self.stop_on_solve, bool):
+            raise ArenaError("stop_on_solve must be true or false", "stop_on_solve")
+
+    def exhausted(self, evaluations: int, seconds: float) -> bool:
+        return (self.evaluations is not None and evaluations >= self.evaluations) or (
+            self.seconds is not None and seconds >= self.seconds
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Budget":
+        if not isinstance(data, dict):
+            raise ArenaError("budget must be an object", "budget")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ArenaError(f"unknown budget field(s) {sorted(unknown)}; valid: evaluations, seconds, stop_on_solve", "budget")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a trainer reports after each epoch or generation."""
+
+    evaluations: int
+    seconds: float
+    score: float  # best so far, in the task's own direction
+    solved: bool
+    step: int  # epoch or generation
+
+
+ProgressCallback = Callable[[Progress], "bool | None"]
+
+
+@dataclass
+class RunResult:
+    """The result of one run, under the contract's names everywhere."""
+
+    score: float
+    solved: bool
+    evaluations_to_solve: int | None
+    seconds_to_solve: float | None
+    evaluations: int
+    seconds: float
+    curve: list[dict]  # [{evaluations, seconds, score}], best so far
+    weights: list[float]  # best network, flat, in the shared layout
+    stopped: str  # "solved", "budget" or "cancelled"
+    metrics: dict = field(default_factory=dict)  # task extras: margin, accuracy, laps, crash rate...
+    extra_parameters: int = 0  # parameters a method trained beyond the shared architecture (log-std, value net)
+
+    def to_dict(self, weights: bool = True) -> dict:
+        data = asdict(self)
+        if not weights:
+            data.pop("weights")
+        return data
+
+
+class RunClock:
+    """Tracks evaluations, seconds, the best score so far, first solve and a thinned learning curve.
+
+    Both trainers use it, so both count and record the same way. The curve keeps a point when the best
+    score improves and at least 1% more evaluations have passed since the last kept point (plus the
+    final point), so a million epochs still make a curve of a few hundred points.
+    """
+
+    def __init__(self, budget: Budget, higher_is_better: bool, progress: ProgressCallback | None = None):
+        self.budget = budget
+        self.higher_is_better = higher_is_better
+        self.progress = progress
+        self.start = time.perf_counter()
+        self.evaluations = 0
+        self.step = 0
+        self.best_score: float | None = None
+        self.solved = False
+        self.evaluations_to_solve: int | None = None
+        self.seconds_to_solve: float | None = None
+        self.curve: list[dict] = []
+        self.stopped = "budget"
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def better(self, score: float) -> bool:
+        if self.best_score is None:
+            return True
+        return score > self.best_score if self.higher_is_better else score < self.best_score
+
+    def record(self, score: float, solved: bool) -> bool:
+        """Record the end of an epoch or generation whose best network scored `score`.
+
+        Returns True when the caller should keep this network as its best (it improved the score, or
+        it is the first to solve). Call `should_stop()` afterwards.
+        """
+        self.step += 1
+        seconds = self.seconds()
+        improved = self.better(score)
+        first_solve = solved and not self.solved
+        if improved:
+            self.best_score = score
+        if first_solve:
+            self.solved = True
+            self.evaluations_to_solve = self.evaluations
+            self.seconds_to_solve = seconds
+        if improved or first_solve:
+            last = self.curve[-1]["evaluations"] if self.curve else -1
+            point = {"evaluations": self.evaluations, "seconds": round(seconds, 6), "score": float(self.best_score)}
+            if first_solve or self.evaluations >= last * 1.01 or not self.curve:
+                self.curve.append(point)
+            else:
+                self.curve[-1] = point
+        self._last_seconds = seconds
+        return improved or first_solve
+
+    def should_stop(self) -> bool:
+        if self.progress is not None:
+            cancel = self.progress(
+                Progress(self.evaluations, self._last_seconds, float(self.best_score), self.solved, self.step)
+            )
+            if cancel:
+                self.stopped = "cancelled"
+                return True
+        if self.solved and self.budget.stop_on_solve:
+            self.stopped = "solved"
+            return True
+        return self.budget.exhausted(self.evaluations, self._last_seconds)
+
+    def finish(
+        self, weights, final_score: float, solved: bool | None = None, metrics: dict | None = None, extra_parameters: int = 0
+    ) -> RunResult:
+        """Close the run. `final_score`/`solved` are the task's verdict on the returned weights."""
+        seconds = self.seconds()
+        if self.stopped == "budget" and self.solved and self.budget.stop_on_solve:
+            self.stopped = "solved"
+        point = {"evaluations": self.evaluations, "seconds": round(seconds, 6), "score": float(final_score)}
+        if not self.curve or self.curve[-1]["evaluations"] != self.evaluations:
+            self.curve.append(point)
+        return RunResult(
+            score=float(final_score),
+            solved=self.solved if solved is None else bool(solved),
+            evaluations_to_solve=self.evaluations_to_solve,
+            seconds_to_solve=self.seconds_to_solve,
+            evaluations=self.evaluations,
+            seconds=seconds,
+            curve=self.curve,
+            weights=[float(w) for w in weights],
+            stopped=self.stopped,
+            metrics=metrics or {},
+            extra_parameters=extra_parameters,
+        )

@@ -1,0 +1,159 @@
+"""The task registry: every task's plain-data description, and how to build it.
+
+Importing this module is cheap (no torch, no simulator): the HTTP layer uses it to validate jobs.
+`make_task` builds the data or environment, importing heavier modules only when asked.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+from arena.contract import Budget
+from arena.errors import ArenaError
+from arena.models.architecture import Architecture
+from arena.tasks import supervised as sv
+from arena.tasks.base import Task, TaskInfo
+
+TASKS: dict[str, TaskInfo] = {}
+_BUILDERS: dict[str, Callable[[TaskInfo, dict], Task]] = {}
+
+
+def register(info: TaskInfo, builder: Callable[[TaskInfo, dict], Task]) -> None:
+    TASKS[info.name] = info
+    _BUILDERS[info.name] = builder
+
+
+def task_names() -> list[str]:
+    return list(TASKS)
+
+
+def task_info(name: str) -> TaskInfo:
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), TASKS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ArenaError(f"unknown task {name!r}{hint}; valid tasks: {', '.join(TASKS)}", "task") from None
+
+
+def make_task(name: str, options: dict | None = None) -> Task:
+    info = task_info(name)
+    return _BUILDERS[name](info, dict(options or {}))
+
+
+def check_architecture(info: TaskInfo, architecture: Architecture) -> None:
+    """Refuse an architecture whose input or output size does not fit the task."""
+    if architecture.input_size != info.input_size or architecture.output_size != info.output_size:
+        raise ArenaError(
+            f"task {info.name!r} needs input_size {info.input_size} and output_size {info.output_size}; "
+            f"got {architecture.input_size} and {architecture.output_size}",
+            "architecture",
+        )
+
+
+def _no_options(info: TaskInfo, options: dict) -> None:
+    if options:
+        raise ArenaError(f"task {info.name!r} takes no options, got {sorted(options)}", "task_options")
+
+
+# --- logic tasks ----------------------------------------------------------------------------------
+
+LOGIC_RULE = "every row of the truth table on the right side of 0.5"
+
+
+def _logic_info(name, description, inputs, outputs, hidden, budget_evaluations, ga=None, backprop=None):
+    return TaskInfo(
+        name=name,
+        description=description,
+        kind="supervised",
+        family="logic",
+        input_size=inputs,
+        output_size=outputs,
+        default_architecture=Architecture(inputs, hidden, outputs, "tanh", "sigmoid"),
+        default_budget=Budget(evaluations=budget_evaluations, seconds=60.0, stop_on_solve=True),
+        score_name="mse",
+        higher_is_better=False,
+        solved_rule=LOGIC_RULE,
+        loss="bce",
+        method_defaults={"ga": ga or {}, "backprop": backprop or {}},
+    )
+
+
+def _build_from(data_fn):
+    def build(info: TaskInfo, options: dict) -> Task:
+        _no_options(info, options)
+        x, y = data_fn()
+        return sv.SupervisedTask(info, x, y, x, y)
+
+    return build
+
+
+for _gate in sv.GATES:
+    register(
+        _logic_info(_gate, f"the {_gate.upper()} gate: 2 inputs, 1 output, 4 rows", 2, 1, (4,), 1_000_000),
+        _build_from(lambda g=_gate: sv.gate_data(g)),
+    )
+
+for _n in range(2, 9):
+    register(
+        _logic_info(
+            f"parity-{_n}",
+            f"{_n}-bit parity (XOR generalised): 1 when an odd number of the {_n} inputs is 1; {2**_n} rows",
+            _n,
+            1,
+            (2 * _n,),
+            2_000_000 * _n,
+        ),
+        _build_from(lambda n=_n: sv.parity_data(n)),
+    )
+
+register(
+    _logic_info("full-adder", "a full adder: inputs a, b, carry-in; outputs sum and carry-out; 8 rows", 3, 2, (6,), 4_000_000),
+    _build_from(sv.full_adder_data),
+)
+
+# --- function approximation -------------------------------------------------------------------------
+
+
+def _build_function(info: TaskInfo, options: dict) -> Task:
+    _no_options(info, options)
+    return sv.SupervisedTask(info, *sv.function_data(info.name), mse_threshold=sv.FUNCTIONS[info.name][2])
+
+
+for _name, (_fn, _range, _threshold, _description) in sv.FUNCTIONS.items():
+    _dims = sv.FUNCTION_DIMS.get(_name, 1)
+    register(
+        TaskInfo(
+            name=_name,
+            description=f"{_description}; trained on {sv.TRAIN_POINTS[_dims]} sampled points, "
+            f"scored on a {'x'.join([str(sv.TEST_POINTS_PER_AXIS[_dims])] * _dims)} grid",
+            kind="supervised",
+            family="function",
+            input_size=_dims,
+            output_size=1,
+            default_architecture=Architecture(_dims, (16,), 1, "tanh", "identity"),
+            default_budget=Budget(evaluations=3_000_000, seconds=60.0, stop_on_solve=True),
+            score_name="mse",
+            higher_is_better=False,
+            solved_rule=f"held-out MSE below {_threshold:g}",
+            loss="mse",
+        ),
+        _build_function,
+    )
+
+# --- car navigation (the simulator is imported only when a car task is built) --------------------------
+
+
+def _build_car(info: TaskInfo, options: dict) -> Task:
+    from arena.tasks import car
+
+    return car.make_task(info, options)
+
+
+try:
+    from arena.tasks.car_catalog import CAR_TASKS
+except ImportError:  # the car task is optional at this stage of the build
+    CAR_TASKS = []
+for _info in CAR_TASKS:
+    register(_info, _build_car)
