@@ -71,7 +71,7 @@ class Progress:
 
     evaluations: int
     seconds: float
-    score: float  # best so far, in the task's own direction
+    score: float | None  # best so far, in the task's own direction (None before the first solve check)
     solved: bool
     step: int  # epoch or generation
 
@@ -123,6 +123,7 @@ class RunClock:
         self.seconds_to_solve: float | None = None
         self.curve: list[dict] = []
         self.stopped = "budget"
+        self._last_seconds = 0.0
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start
@@ -132,14 +133,18 @@ class RunClock:
             return True
         return score > self.best_score if self.higher_is_better else score < self.best_score
 
-    def record(self, score: float, solved: bool) -> bool:
+    def record(self, score: float | None, solved: bool = False) -> bool:
         """Record the end of an epoch or generation whose best network scored `score`.
 
+        `score=None` records a step without a solve check (control tasks check every few steps).
         Returns True when the caller should keep this network as its best (it improved the score, or
         it is the first to solve). Call `should_stop()` afterwards.
         """
         self.step += 1
         seconds = self.seconds()
+        self._last_seconds = seconds
+        if score is None or score != score:  # no check this step, or a diverged network (NaN)
+            return False
         improved = self.better(score)
         first_solve = solved and not self.solved
         if improved:
@@ -151,17 +156,17 @@ class RunClock:
         if improved or first_solve:
             last = self.curve[-1]["evaluations"] if self.curve else -1
             point = {"evaluations": self.evaluations, "seconds": round(seconds, 6), "score": float(self.best_score)}
-            if first_solve or self.evaluations >= last * 1.01 or not self.curve:
+            keep_last = self.curve and self.curve[-1]["evaluations"] == self.evaluations_to_solve
+            if first_solve or keep_last or self.evaluations >= last * 1.01 or not self.curve:
                 self.curve.append(point)
             else:
                 self.curve[-1] = point
-        self._last_seconds = seconds
         return improved or first_solve
 
     def should_stop(self) -> bool:
         if self.progress is not None:
             cancel = self.progress(
-                Progress(self.evaluations, self._last_seconds, float(self.best_score), self.solved, self.step)
+                Progress(self.evaluations, self._last_seconds, self.best_score, self.solved, self.step)
             )
             if cancel:
                 self.stopped = "cancelled"

@@ -48,10 +48,13 @@ class GAConfig:
     tournament_size: int = number(3, 1, 100, "K for tournament selection", integer=True)
     crossover_type: str = choice("uniform", ("single_point", "two_points", "uniform", "scattered", "none"), "PyGAD crossover")
     crossover_probability: float = number(0.9, 0.0, 1.0, "probability that a pair of parents is crossed over")
-    mutation_type: str = choice("gaussian", ("gaussian", "random", "pygad"), "gaussian/random: vectorised; pygad: PyGAD's built-in random mutation (slow)")
+    mutation_type: str = choice("gaussian", ("gaussian", "random"), "gaussian: add N(0, range^2); random: add U(-range, range) (PyGAD's 'random')")
     mutation_probability: float = number(0.1, 0.0, 1.0, "probability that a gene is mutated")
     mutation_range: float = number(0.5, 1e-6, 100.0, "gaussian: standard deviation; random: uniform in [-range, range]")
     keep_elitism: int = number(2, 0, 10_000, "best networks copied unchanged into the next generation", integer=True)
+    operators: str = choice(
+        "vectorised", ("vectorised", "pygad"), "vectorised: numpy tournament, crossover and mutation through PyGAD's hooks; pygad: PyGAD's built-in (per-gene Python loops, slower)"
+    )
     init: str = choice("default", INIT_SCHEMES, "initial weights, the same schemes as backprop")
     init_scale: float = number(1.0, 1e-6, 100.0, "scale of the normal or uniform initialisation")
 

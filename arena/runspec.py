@@ -69,6 +69,12 @@ def resolve(
     else:
         budget_obj = Budget.from_dict(budget)
     config = make_config(method, info.kind, info.method_defaults.get(method), settings)
+    loss = info.loss if getattr(config, "loss", "task") == "task" else config.loss
+    if info.kind == "supervised" and loss == "bce" and arch.output_activation != "sigmoid":
+        raise ArenaError(
+            f"the bce loss needs outputs in (0, 1): use output_activation 'sigmoid' (got {arch.output_activation!r}) or loss 'mse'",
+            "output_activation",
+        )
     options = dict(task_options or {})
     if options:
         if info.kind != "control":

@@ -1,0 +1,174 @@
+"""`arena tasks` and `arena train`: the core, in-process, no service needed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from arena.cli import UsageError
+from arena.contract import Budget
+from arena.methods import METHODS, config_class, describe_settings, parse_value
+from arena.runspec import resolve
+from arena.tasks import TASKS, task_info
+
+
+def register(commands) -> None:
+    tasks = commands.add_parser("tasks", help="list the benchmark tasks", description="List the benchmark tasks.")
+    tasks.add_argument("--json", action="store_true", help="print the task list as JSON")
+    tasks.add_argument("--settings", action="store_true", help="also list each method's settings with defaults and ranges")
+    tasks.set_defaults(handler=list_tasks)
+
+    train = commands.add_parser(
+        "train",
+        help="train one run in this process and print its result",
+        description="Train one run (one method, one task, one seed) in this process.",
+    )
+    train.add_argument("--task", required=True, help="a task name (see `arena tasks`)")
+    train.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
+    train.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+    add_budget_options(train)
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a method setting, e.g. --set population_size=100 (repeatable)")
+    add_architecture_options(train)
+    train.add_argument("--track", metavar="NAME|FILE.json", help="car tasks: a built-in track or a JSON file {\"points\": [[x, y], ...], \"width\": w}")
+    train.add_argument("--json", action="store_true", help="print the run result (the run contract's fields) as JSON")
+    train.add_argument("--weights", action="store_true", help="with --json: include the best weights")
+    train.add_argument("--plot", metavar="OUT.png", help="car tasks: draw the best policy's trajectories to a PNG")
+    train.set_defaults(handler=train_command)
+
+
+def add_budget_options(parser) -> None:
+    parser.add_argument("--evaluations", type=int, help="budget: forward passes (a backward pass counts as two; agent-steps for car tasks)")
+    parser.add_argument("--seconds", type=float, help="budget: wall-clock seconds of training")
+    parser.add_argument("--no-stop-on-solve", action="store_true", help="keep training after the task is solved")
+
+
+def add_architecture_options(parser) -> None:
+    parser.add_argument("--hidden", metavar="N,N", help="hidden layer sizes, e.g. 8 or 8,8 ('' for none); input and output sizes come from the task")
+    parser.add_argument("--hidden-activation", help="sigmoid, tanh, relu or softsign")
+    parser.add_argument("--output-activation", help="identity, sigmoid or tanh")
+
+
+def budget_from_args(args, default: Budget) -> Budget | None:
+    if args.evaluations is None and args.seconds is None and not args.no_stop_on_solve:
+        return None
+    return Budget(
+        evaluations=args.evaluations if (args.evaluations is not None or args.seconds is not None) else default.evaluations,
+        seconds=args.seconds if (args.evaluations is not None or args.seconds is not None) else default.seconds,
+        stop_on_solve=not args.no_stop_on_solve,
+    )
+
+
+def architecture_from_args(args, default) -> dict | None:
+    if args.hidden is None and args.hidden_activation is None and args.output_activation is None:
+        return None
+    arch = default.to_dict()
+    if args.hidden is not None:
+        arch["hidden_sizes"] = list(default.with_hidden(args.hidden).hidden_sizes)
+    if args.hidden_activation is not None:
+        arch["hidden_activation"] = args.hidden_activation
+    if args.output_activation is not None:
+        arch["output_activation"] = args.output_activation
+    return arch
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
+        settings[key.strip()] = parse_value(value)
+    return settings
+
+
+def load_track(value: str | None) -> dict | None:
+    if value is None:
+        return None
+    if not value.endswith(".json"):
+        return {"track": value}
+    try:
+        with open(value) as handle:
+            return {"track": json.load(handle)}
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"cannot read track file {value!r}: {error}") from None
+
+
+def list_tasks(args) -> int:
+    if args.json:
+        print(json.dumps([info.public() for info in TASKS.values()], indent=2))
+        return 0
+    rows = [(i.name, i.default_architecture.describe(), f"{i.score_name} ({'higher' if i.higher_is_better else 'lower'} is better)", i.description) for i in TASKS.values()]
+    width = [max(len(r[c]) for r in rows) for c in range(3)]
+    print(f"{'task':<{width[0]}}  {'default network':<{width[1]}}  {'score':<{width[2]}}  description")
+    for row in rows:
+        print(f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]:<{width[2]}}  {row[3]}")
+    if args.settings:
+        for method, kind in (("backprop", "supervised"), ("backprop", "control"), ("ga", "supervised")):
+            cls = config_class(method, kind)
+            print(f"\n{method} settings ({'car tasks' if kind == 'control' else 'GA' if method == 'ga' else 'supervised tasks'}):")
+            for row in describe_settings(cls):
+                allowed = ", ".join(map(str, row["choices"])) if "choices" in row else f"{row['range'][0]:g} .. {row['range'][1]:g}"
+                print(f"  {row['name']:<22} default {row['default']!s:<12} [{allowed}]  {row['help']}")
+    return 0
+
+
+class LiveProgress:
+    """One status line on a terminal, refreshed at most ten times a second (cheap on a 1 ms generation)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.last = 0.0
+
+    def __call__(self, progress) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last < 0.1:
+            return
+        self.last = now
+        score = "-" if progress.score is None else f"{progress.score:.6g}"
+        sys.stderr.write(f"\r  step {progress.step:>7}  evaluations {progress.evaluations:>12,}  {progress.seconds:7.2f}s  best {score}   ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled and self.last:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+
+
+def train_command(args) -> int:
+    info = task_info(args.task)
+    spec = resolve(
+        args.task,
+        args.method,
+        budget=budget_from_args(args, info.default_budget),
+        settings=parse_settings(args.set),
+        architecture=architecture_from_args(args, info.default_architecture),
+        task_options=load_track(args.track),
+    )
+    from arena.workers.runner import execute  # torch is imported only once the input is valid
+
+    live = LiveProgress(enabled=not args.json and sys.stderr.isatty())
+    try:
+        result = execute(spec, args.seed, progress=live)
+    finally:
+        live.close()
+    if args.plot:
+        if info.kind != "control":
+            raise UsageError("--plot draws car trajectories; it needs a car task")
+        from arena.tasks.car.plot import plot_trajectories
+
+        plot_trajectories(spec.task, result.weights, spec.architecture, spec.task_options or None, args.plot)
+    if args.json:
+        print(json.dumps({**spec.to_dict(), "seed": args.seed, **result.to_dict(weights=args.weights)}, indent=2))
+        return 0
+    direction = "higher" if info.higher_is_better else "lower"
+    print(f"{spec.method} on {spec.task} (seed {args.seed}), network {spec.architecture.describe()} ({spec.architecture.num_parameters} parameters)")
+    print(f"  solved:       {'yes' if result.solved else 'no'} ({info.solved_rule})")
+    print(f"  score:        {result.score:.6g} {info.score_name} ({direction} is better)")
+    if result.solved and result.evaluations_to_solve is not None:
+        print(f"  to solve:     {result.evaluations_to_solve:,} evaluations, {result.seconds_to_solve:.3f} s")
+    print(f"  spent:        {result.evaluations:,} evaluations, {result.seconds:.3f} s (stopped: {result.stopped})")
+    for key, value in result.metrics.items():
+        print(f"  {key + ':':<13} {value:.6g}" if isinstance(value, float) else f"  {key + ':':<13} {value}")
+    if args.plot:
+        print(f"  trajectories: {args.plot}")
+    return 0

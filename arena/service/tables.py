@@ -1,0 +1,109 @@
+"""The ledger: jobs, their runs, and each run's curve and weights (kept apart so listings stay light).
+
+The database is the only source of truth; broker messages are hints (see arena/workers/jobs.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    """What a user submitted. `status` summarises its runs and is kept in step with them."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    task: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    methods: Mapped[list] = mapped_column(JSON)
+    seeds: Mapped[list] = mapped_column(JSON)
+    request: Mapped[dict] = mapped_column(JSON)  # the request as accepted, for the record
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    runs: Mapped[list["Run"]] = relationship(back_populates="job", order_by="Run.id")
+
+    __table_args__ = (
+        Index("ix_jobs_created_at", "created_at"),
+        Index("ix_jobs_task_status_created_at", "task", "status", "created_at"),
+        Index("ix_jobs_status_created_at", "status", "created_at"),
+    )
+
+
+class Run(Base):
+    """One method x task x configuration x seed: what a worker executes, and its result."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict] = mapped_column(JSON)  # RunSpec.to_dict(): task, method, architecture, settings, budget, options
+    settings_hash: Mapped[str] = mapped_column(String(64))  # groups one configuration on the leaderboard
+
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(255))
+
+    # Progress while running (best so far, the task's direction).
+    progress_evaluations: Mapped[int | None] = mapped_column(Integer)
+    progress_seconds: Mapped[float | None] = mapped_column(Float)
+    progress_score: Mapped[float | None] = mapped_column(Float)
+
+    # The run contract.
+    score: Mapped[float | None] = mapped_column(Float)
+    solved: Mapped[bool | None] = mapped_column(Boolean)
+    evaluations_to_solve: Mapped[int | None] = mapped_column(Integer)
+    seconds_to_solve: Mapped[float | None] = mapped_column(Float)
+    evaluations: Mapped[int | None] = mapped_column(Integer)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    stopped: Mapped[str | None] = mapped_column(String(16))
+    metrics: Mapped[dict | None] = mapped_column(JSON)
+    extra_parameters: Mapped[int | None] = mapped_column(Integer)
+    library_versions: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    job: Mapped[Job] = relationship(back_populates="runs")
+    output: Mapped["RunOutput | None"] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        Index("ix_runs_leaderboard", "task", "method", "settings_hash", "status"),
+        Index("ix_runs_job_id", "job_id"),
+        Index("ix_runs_status_heartbeat_at", "status", "heartbeat_at"),  # the reconciler's scans
+    )
+
+
+class RunOutput(Base):
+    """The heavy part of a finished run: its learning curve and best weights."""
+
+    __tablename__ = "run_outputs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    curve: Mapped[list] = mapped_column(JSON)  # [{evaluations, seconds, score}]
+    weights: Mapped[list] = mapped_column(JSON)  # flat, in the shared layout
+
+    run: Mapped[Run] = relationship(back_populates="output")

@@ -1,0 +1,347 @@
+"""Car tracks: the built-in ones, user tracks and their validation, and the wall index. Numpy only.
+
+This module lives beside `car_catalog` rather than inside the `car` package on purpose: the HTTP API
+validates a user's track through it, and importing `arena.tasks.car` registers the Gymnasium env
+(which imports gymnasium). The simulator (`arena.tasks.car.sim`) builds on the `Track` defined here.
+
+A track is a closed centre line resampled about every metre and a constant width; the walls are the
+centre line's offsets by half the width. For ray casting, every centre-line segment knows the wall
+segments that any point of its cross-section could see within sensor range (`Track.candidates`), so a
+car only tests a few dozen walls instead of all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from arena.errors import ArenaError
+
+CAR_RADIUS = 0.5  # m: the car's body is a disc
+RAY_RANGE = 10.0  # m
+SAMPLE_SPACING = 1.0  # m between centre-line points after resampling
+MIN_WIDTH = 4 * CAR_RADIUS  # the car plus one car-width of room
+MAX_WIDTH = 30.0
+MIN_POINTS = 4
+MAX_POINTS = 10_000
+MIN_LENGTH = 20.0
+MAX_LENGTH = 2_000.0  # keeps validation (pairwise segment tests) and the wall index small
+MAX_COORDINATE = 10_000.0
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str
+    centre: np.ndarray  # (N, 2) closed: segment i runs from point i to point (i + 1) % N
+    width: float
+    left: np.ndarray  # (N, 2) wall points
+    right: np.ndarray  # (N, 2)
+    cumulative: np.ndarray  # (N,) arc length at each centre point
+    length: float  # lap length
+    candidates: np.ndarray  # (N, K) indices into walls_a/walls_b: walls seen from centre segment i
+    walls_a: np.ndarray  # (2N, 2) wall segment starts (left walls, then right walls)
+    walls_b: np.ndarray  # (2N, 2) wall segment ends
+
+    @property
+    def half_width(self) -> float:
+        return self.width / 2
+
+    @property
+    def segments(self) -> int:
+        return len(self.centre)
+
+    def point_at(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centre point, unit tangent and segment index at arc length(s) s (wrapped to the lap)."""
+        s = np.mod(s, self.length)
+        seg = np.clip(np.searchsorted(self.cumulative, s, side="right") - 1, 0, self.segments - 1)
+        a = self.centre[seg]
+        b = self.centre[(seg + 1) % self.segments]
+        seg_len = np.linalg.norm(b - a, axis=-1)
+        tangent = (b - a) / seg_len[..., None]
+        return a + tangent * (s - self.cumulative[seg])[..., None], tangent, seg
+
+    def describe(self) -> dict:
+        return {"name": self.name, "length": round(self.length, 1), "width": self.width, "segments": self.segments}
+
+
+# --- geometry helpers -------------------------------------------------------------------------------
+
+
+def _resample_closed(points: np.ndarray, spacing: float) -> np.ndarray:
+    """Points every ~`spacing` metres along the closed polyline through `points`."""
+    closed = np.vstack([points, points[:1]])
+    seg = np.linalg.norm(np.diff(closed, axis=0), axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    total = cum[-1]
+    n = max(MIN_POINTS, int(round(total / spacing)))
+    s = np.linspace(0.0, total, n, endpoint=False)
+    x = np.interp(s, cum, closed[:, 0])
+    y = np.interp(s, cum, closed[:, 1])
+    return np.stack([x, y], axis=1)
+
+
+def _vertex_normals(centre: np.ndarray) -> np.ndarray:
+    """Unit left normals at the vertices of a closed polyline (from the averaged neighbouring tangents)."""
+    forward = np.roll(centre, -1, axis=0) - centre
+    forward /= np.linalg.norm(forward, axis=1, keepdims=True)
+    tangent = forward + np.roll(forward, 1, axis=0)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+    return np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+
+
+def _cross(ax, ay, bx, by):
+    return ax * by - ay * bx
+
+
+def _crossing_pairs(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, skip_adjacent: int | None) -> np.ndarray:
+    """Pairs (i, j) where segment a[i]-b[i] properly crosses segment c[j]-d[j].
+
+    With `skip_adjacent` = n (the polyline's length), a closed polyline is tested against itself and
+    neighbouring segments (which share an end point) are skipped.
+    """
+    found = []
+    chunk = max(1, 2_000_000 // max(1, len(c)))
+    for start in range(0, len(a), chunk):
+        i = np.arange(start, min(len(a), start + chunk))[:, None]
+        j = np.arange(len(c))[None, :]
+        pa, pb = a[i[:, 0]][:, None, :], b[i[:, 0]][:, None, :]
+        pc, pd = c[None, :, :], d[None, :, :]
+        r = pb - pa
+        q = pd - pc
+        denom = _cross(r[..., 0], r[..., 1], q[..., 0], q[..., 1])
+        w = pc - pa
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = _cross(w[..., 0], w[..., 1], q[..., 0], q[..., 1]) / denom
+            u = _cross(w[..., 0], w[..., 1], r[..., 0], r[..., 1]) / denom
+        hit = (denom != 0) & (t > 1e-9) & (t < 1 - 1e-9) & (u > 1e-9) & (u < 1 - 1e-9)
+        if skip_adjacent is not None:
+            gap = np.abs(i - j)
+            hit &= (gap > 1) & (gap < skip_adjacent - 1)
+        ii, jj = np.nonzero(hit)
+        found.extend(zip((ii + start).tolist(), jj.tolist()))
+    return np.array(found, dtype=np.int64).reshape(-1, 2)
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from points p (..., 2) to segments a-b (..., 2), broadcasting."""
+    e = b - a
+    length2 = np.maximum((e * e).sum(-1), 1e-12)
+    t = np.clip(((p - a) * e).sum(-1) / length2, 0.0, 1.0)
+    closest = a + t[..., None] * e
+    return np.linalg.norm(p - closest, axis=-1)
+
+
+def _wall_candidates(centre: np.ndarray, left: np.ndarray, right: np.ndarray, walls_a, walls_b) -> np.ndarray:
+    """For each centre segment, every wall segment within sensor range of any point of its cross-section.
+
+    Conservative: a wall qualifies when it is within RAY_RANGE + the cross-section's radius + a margin of
+    the cross-section's centre, so the ray cast is exact for a car anywhere near that segment. Rows are
+    padded to equal length by repeating their first entry (a duplicate wall changes no minimum).
+    """
+    n = len(centre)
+    nxt = np.roll(np.arange(n), -1)
+    quad = np.stack([left, left[nxt], right[nxt], right], axis=1)  # (N, 4, 2)
+    middle = quad.mean(axis=1)
+    radius = np.linalg.norm(quad - middle[:, None, :], axis=2).max(axis=1)
+    reach = RAY_RANGE + radius + 1.0  # 1 m margin: the car may sit a little off its nearest segment
+    rows = []
+    for i in range(n):
+        d = _segment_distance(middle[i][None, :], walls_a, walls_b)
+        rows.append(np.nonzero(d <= reach[i])[0])
+    width = max(len(r) for r in rows)
+    table = np.empty((n, width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        table[i, : len(r)] = r
+        table[i, len(r) :] = r[0]
+    return table
+
+
+# --- building and validating tracks ---------------------------------------------------------------
+
+
+def build_track(name: str, points, width: float, field: str = "track") -> Track:
+    """Resample, validate and index a closed track; raise ArenaError (naming `field`) if it is unusable."""
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ArenaError(f"track points must be a list of [x, y] pairs, got an array of shape {pts.shape}", field)
+    if not np.isfinite(pts).all() or np.abs(pts).max() > MAX_COORDINATE:
+        raise ArenaError(f"track points must be finite numbers within +-{MAX_COORDINATE:g} m", field)
+    if len(pts) > 1 and np.allclose(pts[0], pts[-1]):
+        pts = pts[:-1]  # a closed list repeating its first point
+    steps = np.linalg.norm(np.diff(np.vstack([pts, pts[:1]]), axis=0), axis=1)
+    pts = pts[steps > 1e-9] if len(pts) else pts  # drop repeated points
+    if len(pts) < MIN_POINTS:
+        raise ArenaError(f"a track needs at least {MIN_POINTS} distinct centre-line points, got {len(pts)}", field)
+    if len(pts) > MAX_POINTS:
+        raise ArenaError(f"a track may have at most {MAX_POINTS} centre-line points, got {len(pts)}", field)
+    if isinstance(width, bool) or not isinstance(width, (int, float, np.floating)) or not math.isfinite(width):
+        raise ArenaError(f"track width must be a number of metres, got {width!r}", field)
+    if width < MIN_WIDTH:
+        raise ArenaError(
+            f"track width {width:g} m is too small for the car (a disc of diameter {2 * CAR_RADIUS:g} m): "
+            f"it must be at least {MIN_WIDTH:g} m",
+            field,
+        )
+    if width > MAX_WIDTH:
+        raise ArenaError(f"track width must be at most {MAX_WIDTH:g} m, got {width:g}", field)
+    length = float(np.sum(np.linalg.norm(np.diff(np.vstack([pts, pts[:1]]), axis=0), axis=1)))
+    if not MIN_LENGTH <= length <= MAX_LENGTH:
+        raise ArenaError(f"a track's lap must be from {MIN_LENGTH:g} to {MAX_LENGTH:g} m long, got {length:.1f} m", field)
+
+    centre = _resample_closed(pts, SAMPLE_SPACING)
+    n = len(centre)
+    nxt = np.roll(np.arange(n), -1)
+    crossings = _crossing_pairs(centre, centre[nxt], centre, centre[nxt], skip_adjacent=n)
+    if len(crossings):
+        i, j = crossings[0]
+        raise ArenaError(f"the track's centre line crosses itself (near {_where(centre[i])} and {_where(centre[j])})", field)
+    # Oriented counter-clockwise, so "left" is the inside wall on every track (only matters for pictures).
+    signed_area = 0.5 * np.sum(_cross(centre[:, 0], centre[:, 1], centre[nxt, 0], centre[nxt, 1]))
+    if signed_area < 0:
+        centre = centre[::-1].copy()
+    normals = _vertex_normals(centre)
+    half = width / 2
+    left, right = centre + half * normals, centre - half * normals
+    for wall, label in ((left, "left"), (right, "right")):
+        bad = _crossing_pairs(wall, wall[nxt], wall, wall[nxt], skip_adjacent=n)
+        if len(bad):
+            raise ArenaError(
+                f"the track's {label} wall crosses itself near {_where(wall[bad[0][0]])}: a bend is too tight for "
+                f"width {width:g} m or two parts of the track overlap; widen the bends or narrow the track",
+                field,
+            )
+    if len(_crossing_pairs(left, left[nxt], right, right[nxt], skip_adjacent=None)):
+        raise ArenaError(f"the track's walls cross each other: two parts of the track overlap at width {width:g} m", field)
+    # Two parts of the track closer than the car: walls that do not cross but leave no room between them.
+    walls_a = np.vstack([left, right])
+    walls_b = np.vstack([left[nxt], right[nxt]])
+    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(centre[nxt] - centre, axis=1))[:-1]])
+    track_length = float(cumulative[-1] + np.linalg.norm(centre[0] - centre[-1]))
+    candidates = _wall_candidates(centre, left, right, walls_a, walls_b)
+    return Track(name, centre, float(width), left, right, cumulative, track_length, candidates, walls_a, walls_b)
+
+
+def _where(point) -> str:
+    return f"({point[0]:.1f}, {point[1]:.1f})"
+
+
+def _turtle(pieces: list[tuple], step: float = 0.05) -> np.ndarray:
+    """A path from straights ("S", length) and arcs ("A", radius, degrees, + is left).
+
+    Exactly two straights may have length None: they are solved so that the path closes.
+    """
+    heading, free_headings = 0.0, []
+    for piece in pieces:  # first pass: the heading of each free straight
+        if piece[0] == "S" and piece[1] is None:
+            free_headings.append(heading)
+        elif piece[0] == "A":
+            heading += math.radians(piece[2])
+    lengths = iter([None])
+    if free_headings:
+        end = _trace(pieces, [0.0, 0.0], step)[-1]
+        m = np.array([[math.cos(h) for h in free_headings], [math.sin(h) for h in free_headings]])
+        lengths = iter(np.linalg.solve(m, -end))
+    resolved = [("S", float(next(lengths))) if p[0] == "S" and p[1] is None else p for p in pieces]
+    path = _trace(resolved, None, step)
+    return path[:-1]  # the last point repeats the first
+
+
+def _trace(pieces, free_lengths, step):
+    x = y = heading = 0.0
+    points = [(x, y)]
+    free = iter(free_lengths or [])
+    for piece in pieces:
+        if piece[0] == "S":
+            length = piece[1] if piece[1] is not None else next(free)
+            n = max(1, int(abs(length) / step))
+            for _ in range(n):
+                x += math.cos(heading) * length / n
+                y += math.sin(heading) * length / n
+                points.append((x, y))
+        else:
+            radius, angle = piece[1], math.radians(piece[2])
+            n = max(1, int(abs(angle) * radius / step))
+            chord = 2 * radius * math.sin(abs(angle) / n / 2)
+            for _ in range(n):
+                heading += angle / n / 2
+                x += math.cos(heading) * chord
+                y += math.sin(heading) * chord
+                heading += angle / n / 2
+                points.append((x, y))
+    return np.array(points)
+
+
+def _oval() -> np.ndarray:
+    """Two 40 m straights joined by half circles of 15 m radius: about 174 m."""
+    return _turtle([("S", 40.0), ("A", 15.0, 180.0), ("S", 40.0), ("A", 15.0, 180.0)])
+
+
+def _scurve() -> np.ndarray:
+    """Three lobes, r = 30 + 8 cos(3 theta): bends alternate left and right, minimum radius ~9.7 m, ~216 m."""
+    theta = np.linspace(0.0, 2 * np.pi, 4000, endpoint=False)
+    r = 30.0 + 8.0 * np.cos(3 * theta)
+    return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+
+
+def _hard() -> np.ndarray:
+    """5 m wide: a chicane on the start straight, a 5 m-radius right hairpin, a 180-degree 8 m bend; ~320 m."""
+    return _turtle(
+        [
+            ("S", 30.0),
+            ("A", 8.0, 35.0),  # chicane: left, right, left
+            ("A", 8.0, -70.0),
+            ("A", 8.0, 35.0),
+            ("S", 15.0),
+            ("A", 12.0, 90.0),
+            ("S", 20.0),
+            ("A", 10.0, 90.0),
+            ("S", 20.0),
+            ("A", 5.0, -180.0),  # the hairpin
+            ("S", 15.0),
+            ("A", 8.0, 180.0),
+            ("S", None),  # solved so the lap closes
+            ("A", 12.0, 90.0),
+            ("S", None),
+            ("A", 12.0, 90.0),
+        ]
+    )
+
+
+BUILTIN_TRACKS = {
+    "oval": (_oval, 6.0),
+    "scurve": (_scurve, 6.0),
+    "hard": (_hard, 5.0),
+}
+_CACHE: dict[str, Track] = {}
+
+
+def builtin_track(name: str) -> Track:
+    if name not in _CACHE:
+        shape, width = BUILTIN_TRACKS[name]
+        _CACHE[name] = build_track(name, shape(), width)
+    return _CACHE[name]
+
+
+def parse_track(value, field: str = "track") -> Track:
+    """A built-in track name or {"points": [[x, y], ...], "width": w} -> Track (ArenaError if unusable)."""
+    if isinstance(value, str):
+        if value not in BUILTIN_TRACKS:
+            raise ArenaError(f"unknown track {value!r}; built-in tracks: {', '.join(BUILTIN_TRACKS)}, or give {{points, width}}", field)
+        return builtin_track(value)
+    if not isinstance(value, dict):
+        raise ArenaError('a track is a built-in name or an object {"points": [[x, y], ...], "width": metres}', field)
+    unknown = set(value) - {"points", "width", "name"}
+    if unknown or "points" not in value or "width" not in value:
+        raise ArenaError(f'a user track needs exactly "points" and "width" (optional "name"); got {sorted(value)}', field)
+    points = value["points"]
+    if not isinstance(points, (list, tuple)) or not all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)
+        for p in points
+    ):
+        raise ArenaError("track points must be a list of [x, y] number pairs", field)
+    name = value.get("name", "user")
+    if not isinstance(name, str) or len(name) > 64:
+        raise ArenaError("a track name must be a string of at most 64 characters", field)
+    return build_track(name, points, value["width"], field)
