@@ -8,6 +8,7 @@ cause (service unreachable, a refused job, an unknown id) is one line on stderr 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -58,6 +59,7 @@ def _register_server_commands(commands) -> None:
         "--concurrency", type=int, default=1, help="runs at once (child processes; default 1: a run is single-threaded, so use up to one per core)"
     )
     worker.add_argument("--pool", default="prefork", choices=("prefork", "solo"), help="Celery pool (default prefork: time limits and termination work)")
+    worker.add_argument("--name", default=None, help="Celery node name (default QUEUE-PID@HOST; %%h is the host name)")
     worker.add_argument("--loglevel", default="info", help="Celery log level (default info)")
     worker.set_defaults(handler=worker_command)
 
@@ -115,9 +117,10 @@ def worker_command(args) -> int:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
     from arena.workers.celery_app import app
 
-    # A node name unique per process: several workers of one queue may share a host (`arena up` twice,
-    # or `--scale` on one machine), and Celery warns and misroutes control messages on duplicates.
-    node_name = f"{args.queue}-{os.getpid()}@%h"
+    # By default a node name unique per process: several workers of one queue may share a host (`arena up`
+    # twice, say), and Celery warns and misroutes control messages on duplicates. In a container the host
+    # name is already unique, so compose passes QUEUE@%h, which its health check can ping.
+    node_name = args.name or f"{args.queue}-{os.getpid()}@%h"
     app.worker_main(
         [
             "worker",
@@ -137,7 +140,7 @@ def up_command(args) -> int:
     settings = _settings(args.data_dir)
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    service = EmbeddedService(settings, host, port)
+    service = LocalService(settings, host, port)
     service.start()
     print(f"Arena is up at {service.url}  (API docs: {service.url}/docs)")
     print(f"data and logs in {settings.data_dir}; Ctrl-C stops everything")
@@ -221,8 +224,11 @@ class ServiceFailed(ArenaError):
     """A child of `arena up` kept dying: everything was stopped."""
 
 
-class EmbeddedService:
-    """The API and one worker per queue as child processes of this one, on the embedded database and broker.
+class LocalService:
+    """The API and one worker per queue as child processes of this one.
+
+    `arena up` and `arena demo` use it with the embedded database and broker; it runs the same against
+    PostgreSQL and Redis when DATABASE_URL and BROKER_URL are set (the service benchmark does that).
 
     A child that dies is restarted; one that dies `MAX_RESTARTS` times within `RESTART_WINDOW` seconds
     stops everything (it would only keep failing: a port in use, a broken database...). `stop()` asks each
@@ -256,9 +262,12 @@ class EmbeddedService:
         env = {**os.environ, "ARENA_DATA_DIR": str(Path(self.settings.data_dir).resolve())}
         self.env = env
         for child in self.children:
-            child.start(env)
-            self.announce(f"  started {child.name:<16} pid {child.pid:<7} log {child.log_path}")
+            self._start(child)
         self._wait_until_healthy()
+
+    def _start(self, child: Child) -> None:
+        child.start(self.env)
+        self.announce(f"  started {child.name:<16} pid {child.pid:<7} log {child.log_path}")
 
     def _wait_until_healthy(self) -> None:
         import httpx
@@ -284,12 +293,14 @@ class EmbeddedService:
             now = time.monotonic()
             child.restarts = [t for t in child.restarts if now - t < self.RESTART_WINDOW] + [now]
             if len(child.restarts) > self.MAX_RESTARTS:
-                self.announce(f"arena: {child.name} exited with code {code}, {self.MAX_RESTARTS} restarts in {self.RESTART_WINDOW:.0f} s; its log ends:")
+                child.signal(signal.SIGKILL, whole_group=True)
+                self.announce(f"arena: {child.name} exited ({describe_exit(code)}) after {self.MAX_RESTARTS} restarts in {self.RESTART_WINDOW:.0f} s; its log ends:")
                 self.announce(child.log_tail())
                 self.stop()
-                raise ServiceFailed(f"{child.name} keeps failing (exit code {code}); stopped everything. Log: {child.log_path}")
-            self.announce(f"arena: {child.name} exited with code {code}; restarting it ({len(child.restarts)}/{self.MAX_RESTARTS})")
-            child.start(self.env)
+                raise ServiceFailed(f"{child.name} keeps failing ({describe_exit(code)}); stopped everything. Log: {child.log_path}")
+            self.announce(f"arena: {child.name} exited ({describe_exit(code)}); restarting it ({len(child.restarts)}/{self.MAX_RESTARTS})")
+            child.signal(signal.SIGKILL, whole_group=True)  # a killed worker's pool processes would linger
+            self._start(child)
 
     def supervise_until_stopped(self) -> int:
         """Block until SIGINT or SIGTERM, then stop the children. Returns the exit code."""
@@ -307,7 +318,10 @@ class EmbeddedService:
                 self.check_children()
                 time.sleep(0.25)
             self.announce("stopping...")
-            return 0 if self.stop() else 1
+            if self.stop():
+                self.announce("stopped cleanly")
+                return 0
+            return 1
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -338,9 +352,19 @@ class EmbeddedService:
                 time.sleep(0.1)
             else:
                 child.signal(signal.SIGKILL, whole_group=True)
+            code = child.process.returncode
+            # uvicorn re-raises the SIGTERM it handled once it has shut down: that is a clean stop too.
+            if code not in (0, -signal.SIGTERM):
+                clean = False
             if child in running:
-                self.announce(f"  stopped {child.name} (exit code {child.process.returncode})")
+                self.announce(f"  stopped {child.name} ({describe_exit(code)})")
         return clean
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        return f"by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -564,12 +588,12 @@ def submit_command(args) -> int:
     body = build_job(args)
     client = ServiceClient(args.url)
     created = client.post("/jobs", body)
-    job_id = created.get("id") or created.get("job_id")
+    job_id = created["job_id"]
     if not args.wait:
         print(json.dumps(created, indent=2) if args.json else job_id)
         return 0
     if not args.json:
-        print(f"job {job_id}: {body['task']}, {len(created.get('run_ids', created.get('runs', [])))} runs")
+        print(f"job {job_id}: {body['task']}, {len(created['run_ids'])} runs")
     job = wait_for_jobs(client, [job_id], show_progress=not args.json)[0]
     if args.json:
         print(json.dumps(job, indent=2))
@@ -593,7 +617,7 @@ def leaderboard_command(args) -> int:
     if args.json:
         print(json.dumps(board, indent=2))
     else:
-        print(format_leaderboard(board, args.task))
+        print(format_leaderboard(board))
     return 0
 
 
@@ -614,66 +638,93 @@ def wait_for_jobs(client: ServiceClient, job_ids: list[str], show_progress: bool
         time.sleep(poll_seconds)
 
 
-def run_fraction(run: dict) -> float:
+def job_budget(job: dict) -> dict:
+    """The budget every run of a job has: as submitted, or else the task's default."""
+    budget = (job.get("request") or {}).get("budget")
+    if budget:
+        return budget
+    try:
+        from arena.tasks import task_info
+
+        return task_info(job.get("task")).default_budget.to_dict()
+    except ArenaError:  # a task this client does not know (a newer server): no bar, only counts
+        return {}
+
+
+def run_fraction(run: dict, budget: dict) -> float:
     """How far a run is, 0..1: finished runs are done; running ones by their share of the budget."""
     if run.get("status") in FINISHED:
         return 1.0
-    progress = run.get("progress") or {}
-    budget = run.get("budget") or {}
     fractions = []
-    if budget.get("evaluations") and progress.get("evaluations") is not None:
-        fractions.append(progress["evaluations"] / budget["evaluations"])
-    if budget.get("seconds") and progress.get("seconds") is not None:
-        fractions.append(progress["seconds"] / budget["seconds"])
-    if "fraction" in progress:
-        fractions.append(progress["fraction"])
+    if budget.get("evaluations") and run.get("progress_evaluations") is not None:
+        fractions.append(run["progress_evaluations"] / budget["evaluations"])
+    if budget.get("seconds") and run.get("progress_seconds") is not None:
+        fractions.append(run["progress_seconds"] / budget["seconds"])
     return min(max(fractions, default=0.0), 0.99)
 
 
-def bar(fraction: float, width: int = 24) -> str:
+def bar(fraction: float, width: int) -> str:
     filled = int(round(fraction * width))
     return "#" * filled + "-" * (width - filled)
 
 
 class ProgressDisplay:
-    """One line per (job, method): a bar, runs finished/total, runs solved. Redrawn in place on a terminal;
-    elsewhere (a log, a test) a line is printed only when a count changes."""
+    """One line per job: per method a bar, runs finished/total and runs solved.
+
+    On a terminal the lines are redrawn in place (or, when they would not fit, one line for all jobs).
+    Elsewhere (a log, a pipe, a test) a job's line is printed when its counts change, or, with several
+    jobs, when it finishes, so the output stays readable as plain text.
+    """
+
+    BAR_WIDTH = 16
 
     def __init__(self, stream):
         self.stream = stream
         self.interactive = stream.isatty()
         self.drawn_lines = 0
-        self.last_printed: dict[str, str] = {}
+        self.last_printed: dict[object, str] = {}
 
-    def lines(self, jobs: list[dict]) -> list[tuple[str, str, str]]:
-        rows = []
-        for job in jobs:
-            runs = job.get("runs", [])
-            for method in dict.fromkeys(r.get("method") for r in runs):
-                mine = [r for r in runs if r.get("method") == method]
-                done = sum(r.get("status") in FINISHED for r in mine)
-                solved = sum(bool((r.get("result") or {}).get("solved")) for r in mine)
-                failed = sum(r.get("status") == "failed" for r in mine)
-                fraction = sum(run_fraction(r) for r in mine) / max(len(mine), 1)
-                label = f"{job.get('task', '?'):<12} {method:<9}"
-                counts = f"{done}/{len(mine)} runs, {solved} solved" + (f", {failed} failed" if failed else "")
-                rows.append((f"{job.get('id')}/{method}", label, f"[{bar(fraction)}] {counts}"))
-        return rows
+    @staticmethod
+    def method_counts(runs: list[dict], budget: dict) -> dict[str, tuple[float, int, int, int, int]]:
+        """{method: (fraction done, finished, total, solved, failed)}"""
+        counts = {}
+        for method in dict.fromkeys(r.get("method") for r in runs):
+            mine = [r for r in runs if r.get("method") == method]
+            counts[method] = (
+                sum(run_fraction(r, budget) for r in mine) / max(len(mine), 1),
+                sum(r.get("status") in FINISHED for r in mine),
+                len(mine),
+                sum(bool(r.get("solved")) for r in mine),
+                sum(r.get("status") == "failed" for r in mine),
+            )
+        return counts
+
+    def describe(self, label: str, counts: dict) -> str:
+        parts = []
+        for method, (fraction, done, total, solved, failed) in counts.items():
+            text = f"{method} [{bar(fraction, self.BAR_WIDTH)}] {done}/{total} runs, {solved} solved"
+            parts.append(text + (f", {failed} failed" if failed else ""))
+        return f"{label:<12} " + "   ".join(parts)
 
     def update(self, jobs: list[dict]) -> None:
-        rows = self.lines(jobs)
+        rows = [(job.get("id"), job.get("status") in FINISHED, self.describe(job.get("task", "?"), self.method_counts(job.get("runs", []), job_budget(job)))) for job in jobs]
         if self.interactive:
+            import shutil
+
+            if len(rows) >= shutil.get_terminal_size().lines - 1:  # would scroll: one line for everything
+                every_run = [run for job in jobs for run in job.get("runs", [])]
+                finished = sum(done for _, done, _ in rows)
+                rows = [(None, False, self.describe(f"{finished}/{len(jobs)} jobs", self.method_counts(every_run, {})))]
             if self.drawn_lines:
-                self.stream.write(f"\x1b[{self.drawn_lines}F")  # back to the first line we drew
-            for _, label, text in rows:
-                self.stream.write(f"\x1b[2K{label} {text}\n")
+                self.stream.write(f"\x1b[{self.drawn_lines}F")  # back to the first line drawn last time
+            for _, _, text in rows:
+                self.stream.write(f"\x1b[2K{text}\n")
             self.drawn_lines = len(rows)
         else:
-            for key, label, text in rows:
-                counts = text.split("] ", 1)[1]
-                if self.last_printed.get(key) != counts:
-                    self.last_printed[key] = counts
-                    self.stream.write(f"{label} {text}\n")
+            for key, finished, text in rows:
+                if self.last_printed.get(key) != text and (finished or len(rows) == 1):
+                    self.last_printed[key] = text
+                    self.stream.write(text + "\n")
         self.stream.flush()
 
     def finish(self) -> None:
@@ -703,62 +754,97 @@ def number(value, digits: int = 4) -> str | None:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if abs(value) >= 1000:  # evaluations (medians are floats): 15,690 rather than 1.569e+04
+            return f"{value:,.0f}"
         return f"{value:.{digits}g}"
     return str(value)
 
 
 def format_runs(job: dict) -> str:
+    """One row per run: its result once finished, its progress (best so far) while running."""
     rows = []
     for run in job.get("runs", []):
-        result = run.get("result") or {}
-        progress = run.get("progress") or {}
+        finished = run.get("status") in FINISHED
         rows.append(
             [
+                run.get("id"),
                 run.get("method"),
                 run.get("seed"),
                 run.get("status"),
-                number(result.get("score", progress.get("score"))),
-                number(result.get("solved")) if result else None,
-                number(result.get("evaluations", progress.get("evaluations"))),
-                number(result.get("seconds", progress.get("seconds")), 3),
-                number(result.get("evaluations_to_solve")),
+                number(run.get("score") if finished else run.get("progress_score")),
+                number(run.get("solved")),
+                number(run.get("evaluations") if finished else run.get("progress_evaluations")),
+                number(run.get("seconds") if finished else run.get("progress_seconds"), 3),
+                number(run.get("evaluations_to_solve")),
+                _first_line(RuntimeError(run["error"])) if run.get("error") else None,
             ]
         )
-    score_name = job.get("score_name") or "score"
-    headers = ["method", "seed", "status", score_name, "solved", "evaluations", "seconds", "evals to solve"]
-    return table(headers, rows, right={1, 3, 5, 6, 7})
+    headers = ["run", "method", "seed", "status", "score", "solved", "evaluations", "seconds", "evals to solve", "error"]
+    if not any(row[-1] for row in rows):
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
+    return table(headers, rows, right={0, 2, 4, 6, 7, 8})
 
 
-def format_leaderboard(board, task: str) -> str:
-    """The API's leaderboard as a table. Takes {"rows": [...]} or a bare list; shows known columns in a
-    sensible order and any others after them."""
-    rows = board.get("rows", board.get("leaderboard", [])) if isinstance(board, dict) else board
-    header = f"leaderboard for {task}"
-    if isinstance(board, dict):
-        direction = board.get("higher_is_better")
-        score_name = board.get("score_name")
-        if score_name is not None and direction is not None:
-            header += f" ({score_name}: {'higher' if direction else 'lower'} is better)"
-    if not rows:
-        return header + "\n(no finished runs yet)"
-    preferred = [
-        "rank", "method", "configuration", "runs", "solved", "success_rate", "median_score", "mean_score", "best_score",
-        "median_evaluations_to_solve", "median_seconds_to_solve", "median_seconds",
-    ]  # fmt: skip
-    present = [key for key in preferred if any(key in row for row in rows)]
-    others = [key for key in rows[0] if key not in present and not isinstance(rows[0][key], (dict, list))]
-    columns = present + others
-    cells = []
-    for row in rows:
-        cells.append([_cell(row.get(key)) for key in columns])
-    numeric = {i for i, key in enumerate(columns) if any(isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool) for row in rows)}
-    return header + "\n" + table([key.replace("_", " ") for key in columns], cells, right=numeric)
+def format_leaderboard(board: dict) -> str:
+    """GET /leaderboard as a table: one row per (method, configuration), best first."""
+    task = board.get("task", "?")
+    direction = "higher" if board.get("higher_is_better") else "lower"
+    lines = [f"{task}: {board.get('score_name', 'score')} ({direction} is better)"]
+    entries = board.get("entries", [])
+    if not entries:
+        return lines[0] + "\n(no finished runs yet)"
+    rows = []
+    for entry in entries:
+        rate, interval = entry.get("success_rate"), entry.get("success_rate_ci")
+        solved = f"{entry.get('solved', 0)}/{entry.get('runs', 0)}"
+        if rate is not None:
+            solved += f"  {rate:.0%}" + (f" [{interval[0]:.0%}-{interval[1]:.0%}]" if interval else "")
+        evals = entry.get("evaluations_to_solve") or {}
+        seconds = entry.get("seconds_to_solve") or {}
+        rows.append(
+            [
+                entry.get("rank"),
+                entry.get("method"),
+                describe_configuration(entry, task),
+                solved,
+                f"{number(evals['median'])} ({number(evals['q1'])}-{number(evals['q3'])})" if evals else None,
+                number(seconds.get("median"), 3),
+                number(entry.get("median_score")),
+            ]
+        )
+    headers = ["#", "method", "configuration", "solved (95% CI)", "evals to solve: median (IQR)", "s to solve", "median score"]
+    return lines[0] + "\n" + table(headers, rows, right={0, 5, 6})
 
 
-def _cell(value):
-    if isinstance(value, dict):  # a configuration: "population_size=100 learning_rate=0.1"
-        return " ".join(f"{k}={v}" for k, v in value.items()) or "defaults"
-    return number(value)
+def describe_configuration(entry: dict, task: str) -> str:
+    """A configuration in a few words: the architecture, the budget, and the settings that differ from the
+    task's defaults (most rows use the defaults, and 13 GA settings would not fit on a line)."""
+    parts = []
+    architecture = entry.get("architecture")
+    if architecture:
+        sizes = [architecture["input_size"], *architecture["hidden_sizes"], architecture["output_size"]]
+        parts.append("-".join(map(str, sizes)))
+    budget = entry.get("budget") or {}
+    limits = [f"{number(budget['evaluations'])} evals" if budget.get("evaluations") else "", f"{budget['seconds']:g} s" if budget.get("seconds") else ""]
+    if any(limits):
+        parts.append("/".join(l for l in limits if l) + ("" if budget.get("stop_on_solve", True) else " full"))
+    parts.extend(f"{key}={value}" for key, value in _non_default_settings(entry, task).items())
+    if entry.get("task_options"):
+        parts.append("options=" + json.dumps(entry["task_options"], sort_keys=True)[:40])
+    return " ".join(parts)
+
+
+def _non_default_settings(entry: dict, task: str) -> dict:
+    settings = entry.get("settings") or {}
+    try:
+        from arena.methods import make_config
+        from arena.tasks import task_info
+
+        info = task_info(task)
+        defaults = dataclasses.asdict(make_config(entry["method"], info.kind, info.method_defaults.get(entry["method"])))
+    except (ArenaError, KeyError):
+        return {}
+    return {key: value for key, value in settings.items() if key in defaults and defaults[key] != value}
 
 
 # --- the demo ---------------------------------------------------------------------------------------
@@ -789,7 +875,7 @@ def demo_command(args) -> int:
         settings = _settings(args.data_dir)
         port = args.port or parts.port or settings.api_port
         print(f"no service at {client.url}; starting one (data in {settings.data_dir})")
-        service = EmbeddedService(settings, "127.0.0.1", port)
+        service = LocalService(settings, "127.0.0.1", port)
         service.start()
         client = ServiceClient(service.url)
     try:
@@ -802,12 +888,12 @@ def demo_command(args) -> int:
                 "seeds": seeds,
                 "budget": {"evaluations": budget.evaluations, "seconds": min(budget.seconds or DEMO_SECONDS, DEMO_SECONDS), "stop_on_solve": True},
             }
-            job_ids.append(client.post("/jobs", body).get("id"))
+            job_ids.append(client.post("/jobs", body)["job_id"])
         print(f"submitted {len(job_ids)} jobs ({len(tasks)} tasks x {len(METHODS)} methods x {seeds} seeds, at most {DEMO_SECONDS:g} s per run)")
         wait_for_jobs(client, job_ids)
         for info in tasks:
             print()
-            print(format_leaderboard(client.get("/leaderboard", task=info.name), info.name))
+            print(format_leaderboard(client.get("/leaderboard", task=info.name)))
         print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     finally:
         if service is not None:

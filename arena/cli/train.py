@@ -9,7 +9,7 @@ import time
 from arena.cli import UsageError
 from arena.contract import Budget
 from arena.methods import METHODS, config_class, describe_settings, parse_value
-from arena.runspec import resolve
+from arena.runspec import check_seed, resolve
 from arena.tasks import TASKS, task_info
 
 
@@ -144,6 +144,9 @@ def train_command(args) -> int:
         architecture=architecture_from_args(args, info.default_architecture),
         task_options=load_track(args.track),
     )
+    check_seed(args.seed)
+    if args.plot and info.kind != "control":
+        raise UsageError("--plot draws car trajectories; it needs a car task")
     from arena.workers.runner import execute  # torch is imported only once the input is valid
 
     live = LiveProgress(enabled=not args.json and sys.stderr.isatty())
@@ -152,8 +155,6 @@ def train_command(args) -> int:
     finally:
         live.close()
     if args.plot:
-        if info.kind != "control":
-            raise UsageError("--plot draws car trajectories; it needs a car task")
         from arena.tasks.car.plot import plot_trajectories
 
         plot_trajectories(spec.task, result.weights, spec.architecture, spec.task_options or None, args.plot)

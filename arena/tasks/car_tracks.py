@@ -289,7 +289,7 @@ def _hard() -> np.ndarray:
     """5 m wide: a chicane on the start straight, a 5 m-radius right hairpin, a 180-degree 8 m bend; ~320 m."""
     return _turtle(
         [
-            ("S", 30.0),
+            ("S", 20.0),
             ("A", 8.0, 35.0),  # chicane: left, right, left
             ("A", 8.0, -70.0),
             ("A", 8.0, 35.0),

@@ -104,6 +104,9 @@ for _n in range(2, 9):
             1,
             (2 * _n,),
             2_000_000 * _n,
+            # Stronger selection and gentler mutation: 6/6 seeds on parity-6 against 3/6 with the
+            # general defaults (benchmarks/run.py --only success --tasks parity-6).
+            ga={"tournament_size": 5, "mutation_probability": 0.05} if _n >= 4 else None,
         ),
         _build_from(lambda n=_n: sv.parity_data(n)),
     )

@@ -34,6 +34,7 @@ class SupervisedTask:
         self.x_test = np.ascontiguousarray(x_test, dtype=np.float32)
         self.y_test = np.ascontiguousarray(y_test, dtype=np.float32)
         self.mse_threshold = mse_threshold  # None: a logic task, solved by the 0.5 rule
+        self._target_sign = np.where(self.y_test > 0.5, 1.0, -1.0).astype(np.float32)
 
     @property
     def is_logic(self) -> bool:
@@ -45,16 +46,17 @@ class SupervisedTask:
         return -losses, predictions.shape[0] * len(self.x_train)
 
     def evaluate(self, forward: Forward) -> tuple[float, bool, dict]:
-        predictions = np.asarray(forward(self.x_test), dtype=np.float64)
-        mse = float(np.mean((predictions - self.y_test) ** 2))
+        # Called after every epoch or generation, so it is kept to a few numpy calls on small arrays.
+        predictions = forward(self.x_test)
+        errors = predictions - self.y_test
+        mse = float(np.dot(errors.ravel(), errors.ravel())) / errors.size
         if not np.isfinite(mse):
             return float("inf"), False, {"mse": None}
         if self.is_logic:
             # Margin: how far the worst output is on the right side of 0.5 (negative: a row is wrong).
-            signed = np.where(self.y_test > 0.5, predictions - 0.5, 0.5 - predictions)
+            signed = (predictions - 0.5) * self._target_sign
             margin = float(signed.min())
-            accuracy = float((signed > 0).all(axis=1).mean())
-            return mse, margin > 0, {"mse": mse, "margin": margin, "accuracy": accuracy}
+            return mse, margin > 0, {"mse": mse, "margin": margin, "accuracy": float((signed > 0).all(axis=1).mean())}
         return mse, mse < self.mse_threshold, {"mse": mse, "threshold": self.mse_threshold}
 
 

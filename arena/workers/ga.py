@@ -103,7 +103,7 @@ def train(
     if not builtin and selection == "tournament":
         selection = vectorised_tournament(config, operator_rng)
     clock = RunClock(budget, task.info.higher_is_better, progress)
-    evaluated_this_generation: set[int] = set()
+    evaluated = {"generation": -1, "members": set()}  # who was scored on this generation's episodes
     best = {"weights": initial_population[0].copy()}
     last_check = {"champion": None, "verdict": None}
 
@@ -113,17 +113,19 @@ def train(
         return np.nan_to_num(np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, neginf=WORST_FITNESS, posinf=WORST_FITNESS)
 
     def fitness_func(ga: pygad.GA, solutions: np.ndarray, indices) -> list[float]:
-        evaluated_this_generation.update(indices)
+        if evaluated["generation"] != ga.generations_completed:
+            evaluated.update(generation=ga.generations_completed, members=set())
+        evaluated["members"].update(indices)
         # A list of Python floats: PyGAD validates each value, and that is cheaper on floats than on numpy scalars.
         return score_members(solutions, ga.generations_completed).tolist()
 
     def on_generation(ga: pygad.GA):
         fitness = ga.last_generation_fitness
         if task.info.noisy_fitness:
-            cached = [i for i in range(len(ga.population)) if i not in evaluated_this_generation]
+            scored = evaluated["members"] if evaluated["generation"] == ga.generations_completed else set()
+            cached = [i for i in range(len(ga.population)) if i not in scored]
             if cached:
                 fitness[cached] = score_members(ga.population[cached], ga.generations_completed)
-        evaluated_this_generation.clear()
 
         score = solved = None
         champion = ga.population[int(np.argmax(fitness))]

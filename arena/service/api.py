@@ -1,0 +1,232 @@
+"""The HTTP API. Routes are thin: validation lives in schemas, database access in queries,
+statistics in stats, sending in arena.workers.jobs. This process never imports torch or PyGAD.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Iterator
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from arena import __version__
+from arena.errors import ArenaError
+from arena.methods import METHODS, config_class, describe_settings
+from arena.service import queries, schemas, stats
+from arena.service.db import get_engine, run_migrations, session_scope
+from arena.service.settings import Settings, get_settings
+from arena.tasks import TASKS, task_info
+
+logger = logging.getLogger("arena.service")
+
+
+def database() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+def settings_dependency() -> Settings:
+    return get_settings()
+
+
+def not_found(what: str, ident) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"{what} {ident} not found")
+
+
+router = APIRouter()
+
+
+@router.post("/jobs", status_code=202, response_model=schemas.JobCreated, tags=["jobs"])
+def submit_job(body: schemas.JobCreate, settings: Settings = Depends(settings_dependency)):
+    """Store a job and its runs, then queue one message per run. Nothing is stored on a 422."""
+    from arena.workers.jobs import send_runs
+
+    seeds, specs = body.resolve(settings)
+    with session_scope() as session:
+        job = queries.create_job(session, body.task, seeds, specs, body.model_dump(mode="json", exclude_none=True))
+        created = schemas.JobCreated(
+            job_id=job.id,
+            status=job.status,
+            run_ids=[run.id for run in job.runs],
+            runs=[schemas.RunRef.model_validate(run) for run in job.runs],
+        )
+        to_send = [(run.id, run.method, run.settings["budget"].get("seconds")) for run in job.runs]
+    send_runs(to_send)  # after the commit, so a worker always finds the run it is sent
+    return created
+
+
+@router.get("/jobs", response_model=schemas.JobPage, tags=["jobs"])
+def list_jobs(
+    task: str | None = None,
+    status: schemas.Status | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    session: Session = Depends(database),
+):
+    jobs, total = queries.list_jobs(session, task=task, status=status, limit=limit, offset=offset)
+    counts = queries.run_counts(session, [job.id for job in jobs])
+    return schemas.JobPage(
+        total=total, limit=limit, offset=offset,
+        jobs=[schemas.JobSummary.model_validate({**_job_fields(job), "run_counts": counts[job.id]}) for job in jobs],
+    )
+
+
+def _job_fields(job) -> dict:
+    return {name: getattr(job, name) for name in schemas.JobSummary.model_fields if name != "run_counts"}
+
+
+@router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"])
+def get_job(job_id: int, session: Session = Depends(database)):
+    job = queries.get_job(session, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    runs = queries.job_runs(session, job_id)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    return schemas.JobDetail.model_validate(
+        {**_job_fields(job), "request": job.request, "run_counts": counts, "runs": [schemas.RunSummary.model_validate(r) for r in runs]}
+    )
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=schemas.JobSummary, tags=["jobs"])
+def cancel_job(job_id: int, session: Session = Depends(database)):
+    """Cancel queued runs now; running runs stop at their next heartbeat (about a second)."""
+    job, already_finished = queries.cancel_job(session, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    if already_finished:
+        raise HTTPException(status_code=409, detail=f"job {job_id} already finished ({job.status})")
+    counts = queries.run_counts(session, [job_id])[job_id]
+    return schemas.JobSummary.model_validate({**_job_fields(job), "run_counts": counts})
+
+
+@router.get("/jobs/{job_id}/comparison", response_model=schemas.Comparison, tags=["results"])
+def job_comparison(job_id: int, session: Session = Depends(database)):
+    job = queries.get_job(session, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    info = task_info(job.task)
+    runs = [_stat_fields(run) for run in queries.job_runs(session, job_id)]
+    result = stats.comparison(runs, info.higher_is_better)
+    return schemas.Comparison(
+        job_id=job_id, task=job.task, status=job.status, score_name=info.score_name, higher_is_better=info.higher_is_better, **result
+    )
+
+
+def _stat_fields(run) -> dict:
+    names = ("method", "seed", "status", "score", "solved", "evaluations_to_solve", "seconds_to_solve", "evaluations", "seconds")
+    return {name: getattr(run, name) for name in names}
+
+
+@router.get("/runs/{run_id}", response_model=schemas.RunDetail, tags=["runs"])
+def get_run(run_id: int, session: Session = Depends(database)):
+    run = queries.get_run(session, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    output = queries.get_run_output(session, run_id)
+    detail = schemas.RunDetail.model_validate(run)
+    detail.curve = output.curve if output is not None else None
+    return detail
+
+
+@router.get("/runs/{run_id}/weights", response_model=schemas.RunWeights, tags=["runs"])
+def get_run_weights(run_id: int, session: Session = Depends(database)):
+    run = queries.get_run(session, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    output = queries.get_run_output(session, run_id)
+    if output is None:
+        raise HTTPException(status_code=404, detail=f"run {run_id} has no weights ({run.status})")
+    return schemas.RunWeights(run_id=run_id, architecture=run.settings["architecture"], weights=output.weights)
+
+
+@router.get("/runs/{run_id}/trajectory.png", tags=["runs"], response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, 404: {"description": "not a car run, or no weights yet"}})
+def get_run_trajectory(run_id: int, session: Session = Depends(database)):
+    """The best network driving its car task's tracks (car runs only)."""
+    run = queries.get_run(session, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    info = TASKS.get(run.task)
+    if info is None or info.family != "car":
+        raise HTTPException(status_code=404, detail=f"run {run_id} is not a car run: no trajectory")
+    output = queries.get_run_output(session, run_id)
+    if output is None:
+        raise HTTPException(status_code=404, detail=f"run {run_id} has no weights yet ({run.status})")
+    try:  # numpy + matplotlib, imported on first use only
+        from arena.tasks.car.plot import plot_trajectories
+    except ImportError:
+        raise HTTPException(status_code=404, detail="trajectory plots are not available in this build") from None
+    png = plot_trajectories(run.task, output.weights, run.settings["architecture"], run.settings.get("task_options") or None)
+    return Response(content=png, media_type="image/png")
+
+
+@router.get("/tasks", tags=["tasks"])
+def list_tasks() -> list[dict]:
+    """Every task, with its defaults, and each method's settings (default, choices or range)."""
+    listing = []
+    for info in TASKS.values():
+        entry = info.public()
+        entry["method_defaults"] = info.method_defaults
+        entry["settings"] = {method: describe_settings(config_class(method, info.kind)) for method in METHODS}
+        listing.append(entry)
+    return listing
+
+
+@router.get("/leaderboard", response_model=schemas.Leaderboard, tags=["results"])
+def get_leaderboard(task: str, session: Session = Depends(database)):
+    try:
+        info = task_info(task)
+    except ArenaError as error:
+        raise HTTPException(status_code=404, detail=error.message) from None
+    entries = stats.leaderboard(queries.leaderboard_runs(session, task), info.higher_is_better)
+    return schemas.Leaderboard(task=task, score_name=info.score_name, higher_is_better=info.higher_is_better, entries=entries)
+
+
+@router.get("/health", response_model=schemas.Health, tags=["service"])
+def health(response: Response, settings: Settings = Depends(settings_dependency)):
+    """Database and broker reachable: 200, else 503."""
+    database_state = broker_state = "ok"
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        database_state = f"unreachable: {type(error).__name__}"
+    try:
+        from arena.workers.celery_app import app as celery
+
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+    except Exception as error:
+        broker_state = f"unreachable: {type(error).__name__}"
+    healthy = database_state == broker_state == "ok"
+    if not healthy:
+        response.status_code = 503
+    return schemas.Health(
+        status="ok" if healthy else "degraded", database=database_state, broker=broker_state,
+        mode="embedded" if settings.embedded else "production",
+    )
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    run_migrations(get_settings().database_url)
+    yield
+
+
+def create_app() -> FastAPI:
+    application = FastAPI(
+        title="Arena",
+        version=__version__,
+        description="Neuroevolution (GA) against gradient descent (backprop): same network, same task, same budget.",
+        lifespan=lifespan,
+    )
+    application.include_router(router)
+    return application
+
+
+app = create_app()

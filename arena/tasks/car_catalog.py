@@ -1,0 +1,101 @@
+"""The car tasks as plain data (no simulator, torch or gymnasium: the HTTP API imports this).
+
+The defaults below were tuned with benchmarks/bench_car.py; see its report for the numbers.
+"""
+
+from __future__ import annotations
+
+from arena.contract import Budget
+from arena.errors import ArenaError
+from arena.models.architecture import Architecture
+from arena.tasks.base import TaskInfo
+
+# task -> (training tracks, scored track)
+TRACKS_OF_TASK = {
+    "car-oval": (("oval",), "oval"),
+    "car-scurve": (("scurve",), "scurve"),
+    "car-hard": (("hard",), "hard"),
+    "car-generalize": (("oval", "scurve"), "hard"),
+}
+
+SOLVED_RULE = (
+    "at least 90% of the 32 evaluation episodes (fixed random starts, deterministic actions) "
+    "complete a lap without crashing"
+)
+SCORE_NAME = "lap_fraction"  # mean fraction of a lap completed in the evaluation episodes, capped at 1
+
+# The Unity reference used 5-4-3-2 softsign; one hidden layer of 8 tanh units learned as well or better
+# for both methods in our runs and is the simplest choice (74 parameters).
+CAR_ARCHITECTURE = Architecture(6, (8,), 2, "tanh", "tanh")
+
+GA_DEFAULTS = {
+    "population_size": 50,
+    "num_parents_mating": 20,
+    "keep_elitism": 2,
+    "mutation_probability": 0.1,
+    "mutation_range": 0.5,
+}
+PPO_DEFAULTS = {
+    "num_envs": 64,
+    "num_steps": 128,  # 8,192 agent-steps per update
+}
+
+_DESCRIPTIONS = {
+    "car-oval": "drive laps of the oval (174 m, 6 m wide) from random starts without touching the walls",
+    "car-scurve": "drive laps of the three-lobed S-curve track (216 m, 6 m wide, bends alternate) from random starts",
+    "car-hard": "drive laps of the hard track (about 327 m, 5 m wide, a chicane and a 5 m-radius hairpin)",
+    "car-generalize": "train on the oval and the S-curve, scored on the hard track it never saw",
+}
+
+
+def _car_info(name: str, evaluations: int, seconds: float) -> TaskInfo:
+    return TaskInfo(
+        name=name,
+        description=_DESCRIPTIONS[name] + "; 5 distance rays + speed in, steering + speed command out",
+        kind="control",
+        family="car",
+        input_size=6,
+        output_size=2,
+        default_architecture=CAR_ARCHITECTURE,
+        default_budget=Budget(evaluations=evaluations, seconds=seconds, stop_on_solve=True),
+        score_name=SCORE_NAME,
+        higher_is_better=True,
+        solved_rule=SOLVED_RULE,
+        method_defaults={"ga": dict(GA_DEFAULTS), "backprop": dict(PPO_DEFAULTS)},
+        # A solve check drives 32 evaluation episodes (up to 32,000 agent-steps, not charged to the budget):
+        # every 4 PPO updates (32,768 agent-steps) or 4 GA generations (~50,000-800,000 agent-steps).
+        eval_interval=4,
+        noisy_fitness=True,
+    )
+
+
+CAR_TASKS: list[TaskInfo] = [
+    _car_info("car-oval", 1_000_000, 60.0),
+    _car_info("car-scurve", 1_500_000, 90.0),
+    _car_info("car-hard", 3_000_000, 120.0),
+    _car_info("car-generalize", 3_000_000, 120.0),
+]
+
+
+def check_task_options(info: TaskInfo, options: dict) -> dict:
+    """Validate car task options; returns them normalised. The one option is `track`.
+
+    `track` is a built-in name or {"points": [[x, y], ...], "width": w}: on a single-track task it
+    replaces that track; on car-generalize it replaces the scoring track.
+    """
+    if info.name not in TRACKS_OF_TASK:
+        raise ArenaError(f"task {info.name!r} takes no options, got {sorted(options)}", "task_options")
+    if not isinstance(options, dict):
+        raise ArenaError("task_options must be an object", "task_options")
+    unknown = set(options) - {"track"}
+    if unknown:
+        raise ArenaError(f"unknown car task option(s) {sorted(unknown)}; valid: track", "task_options")
+    if "track" not in options:
+        return {}
+    from arena.tasks.car_tracks import parse_track  # numpy only; builds and validates the track
+
+    track = options["track"]
+    parse_track(track)  # raises ArenaError(field="track") with the reason
+    if isinstance(track, dict):
+        track = {"points": [[float(x), float(y)] for x, y in track["points"]], "width": float(track["width"]), **({"name": track["name"]} if "name" in track else {})}
+    return {"track": track}

@@ -1,0 +1,117 @@
+"""The Celery application, configured from the service settings.
+
+Two queues, `backprop` and `ga`, one per method (a run goes to its method's queue), so each kind of
+worker can be scaled on its own. Messages are hints, the database is the ledger: late
+acknowledgement plus `task_reject_on_worker_lost` keeps a message whose worker died, and the
+reconciler below re-sends what a broker still loses (the embedded SQLAlchemy transport never
+redelivers a message whose worker was killed).
+
+The reconciler runs as a bootstep timer inside every worker, not as Celery beat: beat is one more
+process that must run exactly once (and the embedded mode would need a third process to forget),
+while every reconciler action is a conditional update that only one process can win, so any number
+of workers can reconcile at once and recovery keeps working as long as one worker is alive. The
+timer runs on the worker's main loop in the parent process: no thread exists there at fork time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, bootsteps, signals
+from kombu import Exchange, Queue
+
+from arena.methods import METHODS
+from arena.service.settings import Settings, get_settings
+
+logger = logging.getLogger("arena.workers")
+
+EXECUTE_RUN = "arena.execute_run"
+
+
+def broker_transport_options(settings: Settings) -> dict:
+    url = settings.broker_url
+    if url.startswith(("redis://", "rediss://", "sentinel://")):
+        # Redis redelivers an unacknowledged message after this; it must exceed the longest run.
+        return {"visibility_timeout": settings.broker_visibility_timeout}
+    if url.startswith("sqla+sqlite"):
+        # The SQLAlchemy transport hands every option to create_engine: only engine arguments here.
+        return {"connect_args": {"timeout": 30}}
+    return {}
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    celery = Celery("arena", broker=settings.broker_url, include=["arena.workers.jobs"])
+    celery.conf.update(
+        # Each queue its own exchange and key: a bare Queue(name) binds to the default exchange and
+        # key, and every queue would receive every message.
+        task_queues=[Queue(method, Exchange(method, type="direct"), routing_key=method) for method in METHODS],
+        task_default_queue=METHODS[0],
+        task_default_exchange=METHODS[0],
+        task_default_routing_key=METHODS[0],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # a long run must not hold messages other workers could take
+        task_ignore_result=True,  # results go to the database, not to a result backend
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options=broker_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+    )
+    celery.steps["worker"].add(Reconciler)
+    return celery
+
+
+class Reconciler(bootsteps.StartStopStep):
+    """Every ARENA_RECONCILE_SECONDS: requeue runs whose heartbeat went stale, re-send lost messages."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.timer_ref = None
+
+    def start(self, worker):
+        interval = get_settings().reconcile_seconds
+        self.timer_ref = worker.timer.call_repeatedly(interval, self.tick, (worker,), priority=10)
+
+    def stop(self, worker):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+
+    def tick(self, worker):
+        from celery.worker import state
+
+        from arena.workers.jobs import reconcile
+
+        try:
+            consumed = [name for name in worker.app.amqp.queues.consume_from or {} if name in METHODS]
+            # Queued runs are only re-sent by a worker with a free slot on their queue: if this worker
+            # is idle and a run of its queue has waited longer than ARENA_REQUEUE_AFTER_SECONDS, its
+            # message is lost (a busy worker cannot tell a lost message from a long queue).
+            idle = len(state.reserved_requests) < (worker.concurrency or 1)
+            reconcile(consumed if idle else [])
+        except Exception:  # a database or broker hiccup must not stop the worker's loop
+            logger.exception("reconciler tick failed")
+
+
+@signals.worker_process_init.connect
+def _init_worker_child(**_):
+    """In each prefork child: no pooled connection from the parent, and single-threaded torch."""
+    from arena.service.db import dispose_engines
+
+    dispose_engines(close=False)
+    import torch  # only here: the parent process never imports torch
+
+    torch.set_num_threads(1)
+    # Warm the imports (trainers, PyGAD) now rather than inside the first run.
+    from arena.workers import backprop, ga, runner  # noqa: F401
+
+    runner.library_versions()
+
+
+app = make_celery()

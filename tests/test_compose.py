@@ -1,0 +1,187 @@
+"""docker-compose.yml and the Dockerfile agree with the code: the variables the settings module reads, the
+`arena` subcommands that exist, the Celery queues, and the pins in pyproject.toml.
+
+No Docker engine runs here, so these tests read the files; `docker compose config` (or Debian's
+docker-compose) validates the file too when a client is installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from arena.cli import build_parser
+from arena.cli import service as service_cli
+from arena.service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+ARENA_SERVICES = {name: spec for name, spec in SERVICES.items() if spec.get("image", "").startswith("arena")}
+WORKERS = {name: spec for name, spec in ARENA_SERVICES.items() if name.startswith("worker-")}
+
+
+def settings_variables() -> set[str]:
+    """Every environment variable name Settings reads."""
+    names = set()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        names.add(alias if isinstance(alias, str) else name.upper())
+    return names
+
+
+def interpolate(value: str) -> str:
+    """Compose's ${VAR:-default} with nothing set: the default."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+
+
+def environment(spec: dict) -> dict[str, str]:
+    env = spec.get("environment", {})
+    if isinstance(env, list):  # the KEY=VALUE list form
+        env = dict(item.split("=", 1) for item in env)
+    return {key: interpolate(value) for key, value in env.items()}
+
+
+def celery_queues() -> set[str]:
+    from arena.workers.celery_app import app
+
+    queues = app.conf.task_queues
+    if queues:
+        return {queue.name for queue in queues}
+    return {route["queue"] for route in (app.conf.task_routes or {}).values() if isinstance(route, dict)}
+
+
+def test_the_expected_services_exist():
+    assert {"postgres", "redis", "migrate", "api", "worker-backprop", "worker-ga"} <= set(SERVICES)
+
+
+def test_arena_services_set_only_variables_the_settings_module_reads():
+    known = settings_variables()
+    for name, spec in ARENA_SERVICES.items():
+        unknown = set(environment(spec)) - known
+        assert not unknown, f"{name} sets {sorted(unknown)}, which arena/service/settings.py does not read"
+
+
+def test_arena_services_use_postgres_and_redis():
+    for name, spec in ARENA_SERVICES.items():
+        env = environment(spec)
+        assert env["DATABASE_URL"].startswith("postgresql+psycopg://"), name
+        assert "@postgres:5432/" in env["DATABASE_URL"], name
+        assert env["BROKER_URL"] == "redis://redis:6379/0", name
+
+
+def test_each_service_environment_makes_valid_settings(monkeypatch):
+    for name, spec in ARENA_SERVICES.items():
+        for variable in settings_variables():
+            monkeypatch.delenv(variable, raising=False)
+        for key, value in environment(spec).items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        assert not settings.embedded, name
+        assert settings.database_url == environment(spec)["DATABASE_URL"]
+
+
+def test_the_postgres_credentials_match_the_database_url():
+    postgres = environment(SERVICES["postgres"])
+    url = environment(ARENA_SERVICES["api"])["DATABASE_URL"]
+    expected = f"postgresql+psycopg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}"
+    assert url == expected
+
+
+def test_commands_are_real_arena_subcommands():
+    parser = build_parser()
+    expected_handler = {
+        "migrate": service_cli.migrate_command,
+        "api": service_cli.api_command,
+        "worker-backprop": service_cli.worker_command,
+        "worker-ga": service_cli.worker_command,
+    }
+    for name, handler in expected_handler.items():
+        command = SERVICES[name]["command"]
+        assert command[0] == "arena", name
+        args = parser.parse_args(command[1:])  # argparse exits on an unknown subcommand or option
+        assert args.handler is handler, name
+
+
+def test_workers_serve_the_celery_queues_one_each():
+    parser = build_parser()
+    queues = {}
+    for name, spec in WORKERS.items():
+        args = parser.parse_args(spec["command"][1:])
+        queues[name] = args.queue
+        assert name == f"worker-{args.queue}"
+        assert args.concurrency == 1 and args.pool == "prefork"
+        # The health check pings the node name the worker was given (Celery's %h is the container's
+        # host name; `$$` is compose's escape for a `$` the container's shell expands).
+        assert args.name == f"{args.queue}@%h"
+        assert f"--destination {args.queue}@$$HOSTNAME" in " ".join(spec["healthcheck"]["test"])
+    assert set(queues.values()) == celery_queues() == set(service_cli.QUEUES)
+
+
+def test_workers_can_be_scaled():
+    for name, spec in WORKERS.items():
+        assert "container_name" not in spec, f"{name}: a fixed container name prevents --scale"
+        assert "ports" not in spec, f"{name}: a published port prevents --scale"
+
+
+def test_start_order_waits_for_health_and_migration():
+    for name in ("postgres", "redis", "api"):
+        assert "healthcheck" in SERVICES[name], name
+    assert "pg_isready" in " ".join(SERVICES["postgres"]["healthcheck"]["test"])
+    assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert SERVICES["migrate"].get("restart") == "no"
+    for name in ("api", *WORKERS):
+        depends = SERVICES[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def test_postgres_keeps_its_data_in_a_named_volume():
+    volume = SERVICES["postgres"]["volumes"][0].split(":")[0]
+    assert volume in COMPOSE["volumes"]
+
+
+def test_the_api_listens_on_the_published_port():
+    api = SERVICES["api"]
+    env = environment(api)
+    assert env["ARENA_API_HOST"] == "0.0.0.0"
+    published = interpolate(api["ports"][0])
+    assert published.endswith(f":{env['ARENA_API_PORT']}")
+    assert f":{env['ARENA_API_PORT']}/health" in " ".join(api["healthcheck"]["test"])
+
+
+def test_dockerfile_pins_the_same_torch_as_the_project():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    torch_pin = re.search(r'"torch==([^"]+)"', pyproject).group(1)
+    assert f"torch=={torch_pin} --index-url https://download.pytorch.org/whl/cpu" in dockerfile
+    # Alembic's files sit beside the package; the image must carry them.
+    for path in ("alembic.ini", "migrations"):
+        assert (ROOT / path).exists()
+        assert f"COPY {path}" in dockerfile
+
+
+def test_dockerignore_keeps_local_state_out_of_the_image():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "var", ".git"} <= set(ignored)
+
+
+def compose_client() -> list[str] | None:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+@pytest.mark.skipif(compose_client() is None, reason="no docker compose client installed")
+def test_compose_validates_the_file():
+    result = subprocess.run([*compose_client(), "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,101 @@
+"""The HTTP API over real HTTP: refusals (422 naming the field and the limit, nothing stored), 404s,
+the task listing, health and OpenAPI. Runs against the embedded and the production service."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+XOR = {"task": "xor", "seeds": 1, "budget": {"evaluations": 1000}}
+
+# (name, body, expected loc, words the message must contain)
+BAD_PAYLOADS = [
+    ("seeds as a string", {**XOR, "seeds": "3"}, ["body", "seeds"], []),
+    ("evaluations as a string", {**XOR, "budget": {"evaluations": "many"}}, ["body", "budget", "evaluations"], []),
+    ("stop_on_solve as a string", {**XOR, "budget": {"seconds": 1, "stop_on_solve": "yes"}}, ["body", "budget", "stop_on_solve"], []),
+    ("task as a number", {**XOR, "task": 7}, ["body", "task"], []),
+    ("missing task", {"seeds": 1}, ["body", "task"], []),
+    ("unknown task", {**XOR, "task": "xro"}, ["body", "task"], ["unknown task", "xor"]),
+    ("unknown method", {**XOR, "methods": ["sgd"]}, ["body", "methods", 0], ["backprop"]),
+    ("no method", {**XOR, "methods": []}, ["body", "methods"], []),
+    ("repeated method", {**XOR, "methods": ["ga", "ga"]}, ["body", "methods"], ["repeat"]),
+    ("architecture that does not fit", {**XOR, "architecture": {"input_size": 3, "hidden_sizes": [4], "output_size": 1}}, ["body", "architecture"], ["input_size 2"]),
+    ("unknown activation", {**XOR, "architecture": {"input_size": 2, "hidden_sizes": [4], "output_size": 1, "hidden_activation": "swish"}}, ["body", "architecture", "hidden_activation"], ["tanh"]),
+    ("too many seeds", {**XOR, "seeds": 101}, ["body", "seeds"], ["100", "ARENA_MAX_SEEDS_PER_JOB"]),
+    ("too many seeds listed", {**XOR, "seeds": list(range(101))}, ["body", "seeds"], ["100", "ARENA_MAX_SEEDS_PER_JOB"]),
+    ("repeated seeds", {**XOR, "seeds": [1, 1]}, ["body", "seeds"], ["repeat"]),
+    ("negative seed", {**XOR, "seeds": [-1]}, ["body", "seeds", 0], ["seed"]),
+    ("population over the limit", {**XOR, "ga": {"population_size": 5000}}, ["body", "ga", "population_size"], ["2000", "ARENA_MAX_POPULATION"]),
+    ("seconds over the limit", {**XOR, "budget": {"seconds": 5000}}, ["body", "budget", "seconds"], ["3600", "ARENA_MAX_BUDGET_SECONDS"]),
+    ("evaluations over the limit", {**XOR, "budget": {"evaluations": 10**10}}, ["body", "budget", "evaluations"], ["1000000000", "ARENA_MAX_BUDGET_EVALUATIONS"]),
+    ("empty budget", {**XOR, "budget": {}}, ["body", "budget"], ["evaluations, seconds"]),
+    ("unknown field", {**XOR, "colour": "red"}, ["body", "colour"], []),
+    ("unknown budget field", {**XOR, "budget": {"minutes": 3}}, ["body", "budget", "minutes"], []),
+    ("unknown ga setting", {**XOR, "ga": {"popsize": 10}}, ["body", "ga", "popsize"], ["population_size"]),
+    ("bad backprop value", {**XOR, "backprop": {"learning_rate": -1}}, ["body", "backprop", "learning_rate"], ["1e-06"]),
+    ("bad optimizer", {**XOR, "backprop": {"optimizer": "lbfgs"}}, ["body", "backprop", "optimizer"], ["adam"]),
+    ("parents over population", {**XOR, "ga": {"population_size": 10, "num_parents_mating": 20}}, ["body", "ga", "num_parents_mating"], ["population_size"]),
+    ("options for a task without options", {**XOR, "task_options": {"track": "oval"}}, ["body", "task_options"], ["no options"]),
+]
+
+
+def jobs_stored(service) -> int:
+    return service.client.get("/jobs", params={"limit": 1}).json()["total"]
+
+
+@pytest.mark.parametrize("name, body, location, words", BAD_PAYLOADS, ids=[case[0] for case in BAD_PAYLOADS])
+def test_bad_payload_is_refused_with_the_field_named(service, name, body, location, words):
+    before = jobs_stored(service)
+    response = service.client.post("/jobs", json=body)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    matching = [e for e in errors if e["loc"][: len(location)] == location]
+    assert matching, f"no error at {location}: {errors}"
+    for word in words:
+        assert any(word in e["msg"] for e in matching), f"{word!r} not in {errors}"
+    assert jobs_stored(service) == before  # nothing stored on a 422
+
+
+def test_malformed_json_is_refused(service):
+    before = jobs_stored(service)
+    response = service.client.post("/jobs", content=b'{"task": "xor", ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
+    assert jobs_stored(service) == before
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/jobs/999999"),
+        ("post", "/jobs/999999/cancel"),
+        ("get", "/jobs/999999/comparison"),
+        ("get", "/runs/999999"),
+        ("get", "/runs/999999/weights"),
+        ("get", "/runs/999999/trajectory.png"),
+        ("get", "/leaderboard?task=no-such-task"),
+    ],
+)
+def test_unknown_ids_are_404(service, method, path):
+    response = service.client.request(method.upper(), path)
+    assert response.status_code == 404, response.text
+    assert "not found" in response.text or "unknown task" in response.text
+
+
+def test_tasks_health_and_openapi(service):
+    tasks = {task["name"]: task for task in service.client.get("/tasks").json()}
+    assert tasks["xor"]["input_size"] == 2 and tasks["xor"]["higher_is_better"] is False
+    assert {s["name"] for s in tasks["xor"]["settings"]["ga"]} >= {"population_size", "mutation_probability"}
+    health = service.client.get("/health").json()
+    assert health == {"status": "ok", "database": "ok", "broker": "ok", "mode": service.mode}
+    schema = service.client.get("/openapi.json").json()
+    assert {"/jobs", "/jobs/{job_id}", "/leaderboard", "/runs/{run_id}/weights"} <= set(schema["paths"])
+    assert "JobCreate" in schema["components"]["schemas"]
+
+
+def test_the_api_imports_neither_torch_nor_pygad():
+    code = "import sys, arena.service.api, arena.workers.jobs; print(sorted({'torch', 'pygad'} & set(sys.modules)))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
