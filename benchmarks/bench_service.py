@@ -4,7 +4,7 @@ long `arena demo` takes.
     python benchmarks/bench_service.py                    # everything (about 5 minutes)
     python benchmarks/bench_service.py --quick            # fewer runs and rows, demo with one seed
     python benchmarks/bench_service.py --only overhead    # overhead | latency | demo
-    python benchmarks/bench_service.py --postgres postgresql://postgres@127.0.0.1:5432/postgres --redis redis://127.0.0.1:6379/15
+    python benchmarks/bench_service.py --postgres postgresql://postgres@127.0.0.1:5432/postgres --redis redis://127.0.0.1:6379
 
 (a) Queue overhead per run: end-to-end time as the database records it (the run row's created_at, when
     the API accepted the job, to its finished_at, when the worker recorded the result) minus the run's own
@@ -16,8 +16,9 @@ long `arena demo` takes.
     the tables module into a database created for the benchmark and dropped after it.
 (c) `arena demo` wall time, from the command's start to its exit, starting its own embedded service.
 
-Uses a database and a Redis database number of its own, so it does not disturb other services on the
-machine; all of it runs on this machine's loopback only.
+Uses PostgreSQL databases and a Redis database number of its own (claimed the way tests/conftest.py
+claims one), so it neither disturbs nor is disturbed by a test session running at the same time; all of
+it runs on this machine's loopback only.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"  # an admin connection: creates the bench databases
-DEFAULT_REDIS = "redis://127.0.0.1:6379/15"  # a database number of its own: flushed before use
+DEFAULT_REDIS = "redis://127.0.0.1:6379"  # the benchmark claims an empty database number and flushes it after
 
 TARGETS = {
     "overhead-embedded": 1.5,
@@ -101,10 +102,22 @@ def scratch_database(admin_url: str, name: str):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def flush_redis(url: str) -> None:
+@contextlib.contextmanager
+def scratch_redis_database(base_url: str):
+    """An empty Redis database number, claimed with a key (as the test suite does, so concurrent test
+    sessions skip it), flushed afterwards; yields its URL."""
     import redis
 
-    redis.Redis.from_url(url).flushdb()
+    for number in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{base_url}/{number}")
+        if client.dbsize() == 0:
+            client.set("arena-test-claim", f"bench-{os.getpid()}")
+            try:
+                yield f"{base_url}/{number}"
+            finally:
+                client.flushdb()
+            return
+    raise RuntimeError(f"no empty Redis database number at {base_url}")
 
 
 def median_and_p90(values: list[float]) -> tuple[float, float]:
@@ -183,13 +196,15 @@ def bench_overhead(quick: bool, postgres: str, redis_url: str) -> list[list[str]
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as data_dir:
         embedded = with_local_service(data_dir, lambda: queue_overhead(jobs), DATABASE_URL=None, BROKER_URL=None)
     rows += overhead_rows("queue overhead per run, embedded (SQLite + SQLAlchemy transport)", embedded, "overhead-embedded")
-    flush_redis(redis_url)
-    with tempfile.TemporaryDirectory(prefix="arena-bench-") as data_dir, scratch_database(postgres, "arena_bench_queue") as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="arena-bench-") as data_dir,
+        scratch_database(postgres, "arena_bench_queue") as url,
+        scratch_redis_database(redis_url) as broker_url,
+    ):
         from arena.service.db import run_migrations
 
         run_migrations(url)
-        production = with_local_service(data_dir, lambda: queue_overhead(jobs), DATABASE_URL=url, BROKER_URL=redis_url)
-    flush_redis(redis_url)
+        production = with_local_service(data_dir, lambda: queue_overhead(jobs), DATABASE_URL=url, BROKER_URL=broker_url)
     rows += overhead_rows("queue overhead per run, Redis + PostgreSQL", production, "overhead-redis-pg")
     return rows
 
@@ -274,11 +289,13 @@ def fill_ledger(url: str, total_runs: int, xor_share: float, seeds_per_job: int 
     return xor_job_ids[len(xor_job_ids) // 2]
 
 
-def measure_get(client: httpx.Client, path: str, repeats: int) -> list[float]:
-    for _ in range(3):  # warm caches and the connection
+def measure_get(client: httpx.Client, path: str, repeats: int, max_seconds: float = 60.0) -> list[float]:
+    """Latencies of `repeats` sequential requests (fewer, but at least 5, if they take over `max_seconds`)."""
+    for _ in range(3):  # warm caches, lazy imports and the connection
         client.get(path).raise_for_status()
     times = []
-    for _ in range(repeats):
+    deadline = time.monotonic() + max_seconds
+    while len(times) < repeats and (len(times) < 5 or time.monotonic() < deadline):
         start = time.perf_counter()
         client.get(path).raise_for_status()
         times.append(time.perf_counter() - start)
@@ -296,7 +313,7 @@ def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | 
         job_id = fill_ledger(url, total_runs, xor_share)
         fill_seconds = time.perf_counter() - started
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": redis_url}
+        env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": f"{redis_url}/0"}  # /health connects; nothing is sent
         api = subprocess.Popen([sys.executable, "-m", "arena", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -377,7 +394,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows; the demo with one seed")
     parser.add_argument("--only", choices=("overhead", "latency", "demo"))
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help=f"admin URL that may create databases (default {DEFAULT_POSTGRES})")
-    parser.add_argument("--redis", default=DEFAULT_REDIS, help=f"a Redis database the benchmark may flush (default {DEFAULT_REDIS})")
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help=f"a Redis server; the benchmark claims an empty database number (default {DEFAULT_REDIS})")
     args = parser.parse_args()
     print(run(quick=args.quick, only=args.only, postgres=args.postgres, redis_url=args.redis))
 

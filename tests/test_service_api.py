@@ -99,3 +99,30 @@ def test_the_api_imports_neither_torch_nor_pygad():
     code = "import sys, arena.service.api, arena.workers.jobs; print(sorted({'torch', 'pygad'} & set(sys.modules)))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_trajectory_png_of_a_car_run(service):
+    """Rendered on demand in a child process (the API never imports torch), from the stored weights."""
+    import numpy as np
+
+    from arena.runspec import resolve
+    from arena.service import queries
+    from arena.service.db import session_scope
+    from arena.service.tables import utcnow
+
+    if service.mode != "embedded":
+        pytest.skip("the route does not depend on the backend; once is enough")
+    spec = resolve("car-oval", "ga", {"evaluations": 1000}).to_dict()
+    size = resolve("car-oval", "ga").architecture.num_parameters
+    weights = np.random.default_rng(0).normal(0, 0.5, size).tolist()
+    with session_scope(service.database_url) as session:
+        job = queries.create_job(session, "car-oval", [0], {"ga": spec}, {"note": "plot"})
+        run_id = job.runs[0].id
+        claim = queries.claim_run(session, run_id, "test", utcnow(), 3)
+    assert service.client.get(f"/runs/{run_id}/trajectory.png").status_code == 404  # no weights yet
+    result = {"score": 0.0, "solved": False, "evaluations": 1000, "seconds": 1.0, "stopped": "budget", "curve": [], "weights": weights}
+    with session_scope(service.database_url) as session:
+        assert queries.record_result(session, run_id, claim.attempt, "succeeded", result=result)
+    response = service.client.get(f"/runs/{run_id}/trajectory.png", timeout=120)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")

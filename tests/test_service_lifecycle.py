@@ -101,5 +101,5 @@ def test_a_lost_message_is_resent(service):
     with session_scope(service.database_url) as session:
         job = queries.create_job(session, "xor", [11], {"ga": spec}, {"note": "never sent"})
         job_id = job.id
-    job = service.wait_job(job_id, timeout=40)
+    job = service.wait_job(job_id, timeout=60)
     assert job["status"] == "succeeded" and job["runs"][0]["attempts"] == 1

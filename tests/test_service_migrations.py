@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from arena.service.db import downgrade_migrations, get_engine, run_migrations
 from arena.service.tables import Base
 
-TABLES = {"jobs", "runs", "run_outputs"}
+TABLES = {"jobs", "runs", "run_outputs", "leaderboard_versions"}
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -27,6 +27,8 @@ def test_upgrade_downgrade_upgrade(kind, make_database):
         context = MigrationContext.configure(connection, opts={"render_as_batch": kind == "sqlite"})
         assert compare_metadata(context, Base.metadata) == []
 
+    downgrade_migrations(url, "0001")  # one step down, then all the way
+    assert "leaderboard_versions" not in set(inspect(engine).get_table_names())
     downgrade_migrations(url, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
 

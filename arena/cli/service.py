@@ -74,12 +74,18 @@ def _settings(data_dir: str | None = None):
     """
     if data_dir is not None:
         os.environ["ARENA_DATA_DIR"] = str(Path(data_dir).resolve())
+    from pydantic import ValidationError
+
     from arena.service.settings import Settings
 
     try:
         return Settings()  # not the cached get_settings(): the environment may have changed just above
-    except Exception as error:  # pydantic's ValidationError: a bad environment variable
-        raise UsageError(f"bad service configuration: {_first_line(error)}") from None
+    except ValidationError as error:  # a bad environment variable: name it and say why
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        detail = f"{where}: {message} (got {first['input']!r})" if where else message
+        raise UsageError(f"bad service configuration: {detail}") from None
 
 
 def migrate_command(args) -> int:
@@ -876,25 +882,30 @@ def demo_command(args) -> int:
         port = args.port or parts.port or settings.api_port
         print(f"no service at {client.url}; starting one (data in {settings.data_dir})")
         service = LocalService(settings, "127.0.0.1", port)
-        service.start()
-        client = ServiceClient(service.url)
+    job_ids: list[int] = []
     try:
+        if service is not None:
+            service.start()
+            client = ServiceClient(service.url)
         tasks = [info for info in TASKS.values() if info.family in DEMO_FAMILIES]
-        job_ids = []
         for info in tasks:
-            budget = info.default_budget
-            body = {
-                "task": info.name,
-                "seeds": seeds,
-                "budget": {"evaluations": budget.evaluations, "seconds": min(budget.seconds or DEMO_SECONDS, DEMO_SECONDS), "stop_on_solve": True},
-            }
-            job_ids.append(client.post("/jobs", body)["job_id"])
+            limits = info.default_budget
+            budget = {"evaluations": limits.evaluations, "seconds": min(limits.seconds or DEMO_SECONDS, DEMO_SECONDS), "stop_on_solve": True}
+            job_ids.append(client.post("/jobs", {"task": info.name, "seeds": seeds, "budget": budget})["job_id"])
         print(f"submitted {len(job_ids)} jobs ({len(tasks)} tasks x {len(METHODS)} methods x {seeds} seeds, at most {DEMO_SECONDS:g} s per run)")
         wait_for_jobs(client, job_ids)
         for info in tasks:
             print()
             print(format_leaderboard(client.get("/leaderboard", task=info.name)))
         print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    except KeyboardInterrupt:
+        # Otherwise the runs not yet done would wait in the ledger and run at the next `arena up`.
+        for job_id in job_ids:
+            try:
+                client.post(f"/jobs/{job_id}/cancel")
+            except UsageError:
+                pass
+        raise
     finally:
         if service is not None:
             print("stopping the service the demo started...")

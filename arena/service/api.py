@@ -4,7 +4,12 @@ statistics in stats, sending in arena.workers.jobs. This process never imports t
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+import subprocess
+import sys
+import threading
 from contextlib import asynccontextmanager
 from typing import Iterator
 
@@ -157,12 +162,39 @@ def get_run_trajectory(run_id: int, session: Session = Depends(database)):
     output = queries.get_run_output(session, run_id)
     if output is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} has no weights yet ({run.status})")
-    try:  # numpy + matplotlib, imported on first use only
-        from arena.tasks.car.plot import plot_trajectories
-    except ImportError:
-        raise HTTPException(status_code=404, detail="trajectory plots are not available in this build") from None
-    png = plot_trajectories(run.task, output.weights, run.settings["architecture"], run.settings.get("task_options") or None)
+    png = _trajectory_cache.get(run_id)
+    if png is None:
+        png = render_trajectory(run.task, output.weights, run.settings["architecture"], run.settings.get("task_options") or None)
+        _trajectory_cache[run_id] = png
+        while len(_trajectory_cache) > TRAJECTORY_CACHE_SIZE:
+            _trajectory_cache.pop(next(iter(_trajectory_cache)))
     return Response(content=png, media_type="image/png")
+
+
+TRAJECTORY_CACHE_SIZE = 64
+_trajectory_cache: dict[int, bytes] = {}  # a finished run's picture never changes
+_RENDER = (
+    "import json, sys\n"
+    "from arena.tasks.car.plot import plot_trajectories\n"
+    "job = json.load(sys.stdin)\n"
+    "sys.stdout.buffer.write(plot_trajectories(job['task'], job['weights'], job['architecture'], job['task_options']))\n"
+)
+
+
+def render_trajectory(task: str, weights: list, architecture: dict, task_options: dict | None) -> bytes:
+    """Render in a child process: the plot replays episodes with the worker-side network code (torch),
+    which must never be imported into the API process."""
+    if importlib.util.find_spec("arena.tasks.car.plot") is None:
+        raise HTTPException(status_code=404, detail="trajectory plots are not available in this build")
+    job = json.dumps({"task": task, "weights": weights, "architecture": architecture, "task_options": task_options})
+    try:
+        done = subprocess.run([sys.executable, "-c", _RENDER], input=job.encode(), capture_output=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        raise HTTPException(status_code=503, detail="rendering the trajectory timed out") from None
+    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
+        logger.error("trajectory of a %s run failed: %s", task, done.stderr.decode(errors="replace")[-2000:])
+        raise HTTPException(status_code=500, detail="rendering the trajectory failed")
+    return done.stdout
 
 
 @router.get("/tasks", tags=["tasks"])
@@ -183,8 +215,20 @@ def get_leaderboard(task: str, session: Session = Depends(database)):
         info = task_info(task)
     except ArenaError as error:
         raise HTTPException(status_code=404, detail=error.message) from None
-    entries = stats.leaderboard(queries.leaderboard_runs(session, task), info.higher_is_better)
-    return schemas.Leaderboard(task=task, score_name=info.score_name, higher_is_better=info.higher_is_better, entries=entries)
+    version = queries.leaderboard_version(session, task)
+    cached = _leaderboard_cache.get(task)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    groups = queries.leaderboard_groups(session, task)
+    entries = stats.leaderboard(groups, info.higher_is_better, queries.configurations(session, task, groups))
+    board = schemas.Leaderboard(task=task, score_name=info.score_name, higher_is_better=info.higher_is_better, entries=entries)
+    _leaderboard_cache[task] = (version, board)
+    return board
+
+
+# task -> (leaderboard version, leaderboard). Recorded results never change, and every transaction that
+# finishes a run bumps its task's version, so a cached leaderboard is exact until the version moves.
+_leaderboard_cache: dict[str, tuple[int, schemas.Leaderboard]] = {}
 
 
 @router.get("/health", response_model=schemas.Health, tags=["service"])
@@ -215,6 +259,8 @@ def health(response: Response, settings: Settings = Depends(settings_dependency)
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     run_migrations(get_settings().database_url)
+    # scipy.stats takes about a second to import: warm it in the background, not in the first request.
+    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
     yield
 
 

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from arena.service.tables import (
@@ -30,6 +30,7 @@ from arena.service.tables import (
     RUNNING,
     SUCCEEDED,
     Job,
+    LeaderboardVersion,
     Run,
     RunOutput,
     utcnow,
@@ -128,6 +129,7 @@ def cancel_job(session: Session, job_id: int) -> tuple[Job | None, bool]:
     )
     session.flush()
     _finish_job_if_done(session, job)
+    bump_leaderboard(session, job.task)
     return job, False
 
 
@@ -138,7 +140,8 @@ def _finish_job_if_done(session: Session, job: Job) -> None:
         if job.status == QUEUED and counts.get(RUNNING, 0):
             job.status = RUNNING
         return
-    if job.cancel_requested:
+    # Read the flag again inside this transaction: on SQLite the job row was read before it began.
+    if session.scalar(select(Job.cancel_requested).where(Job.id == job.id)):
         job.status = CANCELLED
     elif counts.get(FAILED, 0):
         job.status = FAILED
@@ -242,6 +245,7 @@ def record_result(
         session.add(RunOutput(run_id=run_id, curve=result.get("curve") or [], weights=result.get("weights") or []))
     session.flush()
     _finish_job_if_done(session, job)
+    bump_leaderboard(session, job.task)
     return True
 
 
@@ -322,17 +326,92 @@ def _budget_seconds(spec: dict | None) -> float | None:
 # --- the leaderboard ------------------------------------------------------------------------------
 
 
-def leaderboard_runs(session: Session, task: str) -> list[dict]:
-    """Every finished run of a task, light columns only: the input of stats.leaderboard."""
+_LEADERBOARD_SQL = text(
+    """
+    SELECT method, settings_hash,
+           count(*) FILTER (WHERE status = 'succeeded') AS runs,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE status = 'succeeded' AND solved) AS solved,
+           percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY evaluations_to_solve)
+               FILTER (WHERE status = 'succeeded' AND solved) AS evaluations_to_solve,
+           count(evaluations_to_solve) FILTER (WHERE status = 'succeeded' AND solved) AS evaluations_to_solve_n,
+           percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY seconds_to_solve)
+               FILTER (WHERE status = 'succeeded' AND solved) AS seconds_to_solve,
+           count(seconds_to_solve) FILTER (WHERE status = 'succeeded' AND solved) AS seconds_to_solve_n,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY score)
+               FILTER (WHERE status = 'succeeded' AND score NOT IN ('NaN', 'Infinity', '-Infinity')) AS median_score,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY evaluations) FILTER (WHERE status = 'succeeded') AS median_evaluations,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE status = 'succeeded') AS median_seconds
+    FROM runs
+    WHERE task = :task AND status IN ('succeeded', 'failed', 'cancelled')
+    GROUP BY method, settings_hash
+    """
+)
+
+
+def leaderboard_groups(session: Session, task: str) -> list[dict]:
+    """Per (method, settings hash) of a task: counts, and medians and quartiles (see stats.summarize).
+
+    PostgreSQL aggregates in the database (percentile_cont interpolates linearly, as numpy does): a
+    leaderboard over tens of thousands of runs then moves a few rows, not every run. Other databases
+    (SQLite: the embedded, single-machine case) send the light columns and numpy aggregates them.
+    """
+    from arena.service import stats
+
+    if session.bind.dialect.name == "postgresql":
+        groups = []
+        for row in session.execute(_LEADERBOARD_SQL, {"task": task}).mappings():
+            group = {key: row[key] for key in ("method", "settings_hash", "runs", "failed", "cancelled", "solved")}
+            for name in ("evaluations_to_solve", "seconds_to_solve"):
+                quartiles, n = row[name], row[f"{name}_n"]
+                group[name] = stats.spread_from_quartiles(*quartiles, n) if n else None
+            for name in ("median_score", "median_evaluations", "median_seconds"):
+                group[name] = float(row[name]) if row[name] is not None else None
+            groups.append(group)
+        return groups
     rows = session.execute(
         select(
-            Run.id, Run.method, Run.settings_hash, Run.settings, Run.status, Run.seed, Run.score, Run.solved,
+            Run.method, Run.settings_hash, Run.status, Run.score, Run.solved,
             Run.evaluations_to_solve, Run.seconds_to_solve, Run.evaluations, Run.seconds,
-        )
-        .where(Run.task == task, Run.status.in_(FINISHED))
-        .order_by(Run.id)
+        ).where(Run.task == task, Run.status.in_(FINISHED))
     )
-    return [dict(row._mapping) for row in rows]
+    return stats.summarize_groups(list(rows.mappings()))
+
+
+def configurations(session: Session, task: str, groups: list[dict]) -> dict[str, dict]:
+    """{settings hash: RunSpec dict} for leaderboard groups: one indexed single-row read per configuration."""
+    specs = {}
+    for group in groups:
+        specs[group["settings_hash"]] = session.scalar(
+            select(Run.settings).where(Run.task == task, Run.method == group["method"], Run.settings_hash == group["settings_hash"]).limit(1)
+        )
+    return specs
+
+
+def leaderboard_version(session: Session, task: str) -> int:
+    """Changes whenever a run of the task finishes (0: none has yet)."""
+    return session.scalar(select(LeaderboardVersion.version).where(LeaderboardVersion.task == task)) or 0
+
+
+def bump_leaderboard(session: Session, task: str) -> None:
+    """Called in the transaction that finishes runs of `task` (an upsert: the first finish creates the row)."""
+    dialect = session.bind.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        session.execute(
+            insert(LeaderboardVersion)
+            .values(task=task, version=1)
+            .on_conflict_do_update(index_elements=["task"], set_={"version": LeaderboardVersion.version + 1})
+        )
+        return
+    bumped = session.execute(update(LeaderboardVersion).where(LeaderboardVersion.task == task).values(version=LeaderboardVersion.version + 1))
+    if bumped.rowcount == 0:
+        session.add(LeaderboardVersion(task=task, version=1))
+        session.flush()
 
 
 def seconds_ago(seconds: float) -> datetime:

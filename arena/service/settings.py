@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     max_budget_seconds: float = Field(3600.0, gt=0, validation_alias="ARENA_MAX_BUDGET_SECONDS")
 
     # The run lifecycle (see arena/workers/jobs.py and the reconciler in arena/workers/celery_app.py).
-    heartbeat_seconds: float = Field(2.0, gt=0, validation_alias="ARENA_HEARTBEAT_SECONDS")
+    heartbeat_seconds: float = Field(1.0, gt=0, validation_alias="ARENA_HEARTBEAT_SECONDS")
     stale_after_seconds: float = Field(30.0, gt=0, validation_alias="ARENA_STALE_AFTER_SECONDS")
     reconcile_seconds: float = Field(10.0, gt=0, validation_alias="ARENA_RECONCILE_SECONDS")
     requeue_after_seconds: float = Field(60.0, gt=0, validation_alias="ARENA_REQUEUE_AFTER_SECONDS")

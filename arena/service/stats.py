@@ -30,6 +30,11 @@ def spread(values: list[float]) -> dict | None:
     return {"median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "n": len(values)}
 
 
+def spread_from_quartiles(q1: float, median: float, q3: float, n: int) -> dict:
+    """The same shape as `spread`, from quartiles computed elsewhere (the database)."""
+    return {"median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "n": int(n)}
+
+
 def summarize(runs: list[dict]) -> dict:
     """Aggregate the finished runs of one configuration (dicts with the run-contract fields and status)."""
     done = [r for r in runs if r["status"] == "succeeded"]
@@ -40,8 +45,6 @@ def summarize(runs: list[dict]) -> dict:
         "failed": sum(r["status"] == "failed" for r in runs),
         "cancelled": sum(r["status"] == "cancelled" for r in runs),
         "solved": len(solved),
-        "success_rate": len(solved) / len(done) if done else None,
-        "success_rate_ci": success_interval(len(solved), len(done)),
         # Over solved runs only: an unsolved run has no time to solve.
         "evaluations_to_solve": spread([r["evaluations_to_solve"] for r in solved if r["evaluations_to_solve"] is not None]),
         "seconds_to_solve": spread([r["seconds_to_solve"] for r in solved if r["seconds_to_solve"] is not None]),
@@ -49,6 +52,20 @@ def summarize(runs: list[dict]) -> dict:
         "median_evaluations": float(np.median([r["evaluations"] for r in done])) if done else None,
         "median_seconds": float(np.median([r["seconds"] for r in done])) if done else None,
     }
+
+
+def summarize_groups(runs: list[dict]) -> list[dict]:
+    """Runs -> one summary per (method, settings hash): what queries.leaderboard_groups returns."""
+    members: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        members.setdefault((run["method"], run["settings_hash"]), []).append(run)
+    return [{"method": m, "settings_hash": h, **summarize(group)} for (m, h), group in members.items()]
+
+
+def with_success_rate(summary: dict) -> dict:
+    """Add the success rate and its 95% Wilson interval to a summary (or a database group)."""
+    runs, solved = summary["runs"], summary["solved"]
+    return {**summary, "success_rate": solved / runs if runs else None, "success_rate_ci": success_interval(solved, runs)}
 
 
 def _rank_key(entry: dict, higher_is_better: bool):
@@ -60,25 +77,26 @@ def _rank_key(entry: dict, higher_is_better: bool):
     return (-rate, to_solve, score_key)
 
 
-def leaderboard(runs: list[dict], higher_is_better: bool) -> list[dict]:
-    """One entry per (method, configuration), ranked. `runs` come from queries.leaderboard_runs."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for run in runs:
-        groups.setdefault((run["method"], run["settings_hash"]), []).append(run)
+def leaderboard(groups: list[dict], higher_is_better: bool, configurations: dict[str, dict] | None = None) -> list[dict]:
+    """One entry per (method, configuration) with finished runs, ranked.
+
+    `groups` come from queries.leaderboard_groups (the output of `summarize` plus method and settings
+    hash), `configurations` ({settings hash: RunSpec dict}) from queries.configurations.
+    """
     entries = []
-    for (method, digest), members in groups.items():
-        spec = members[0]["settings"]
-        entry = {
-            "method": method,
-            "settings_hash": digest,
-            "architecture": spec.get("architecture"),
-            "settings": spec.get("settings"),
-            "budget": spec.get("budget"),
-            "task_options": spec.get("task_options") or {},
-            **summarize(members),
-        }
-        if entry["runs"]:
-            entries.append(entry)
+    for group in groups:
+        if not group["runs"]:
+            continue  # only failed or cancelled runs: nothing to rank
+        spec = (configurations or {}).get(group["settings_hash"], {})
+        entries.append(
+            {
+                **with_success_rate(group),
+                "architecture": spec.get("architecture"),
+                "settings": spec.get("settings"),
+                "budget": spec.get("budget"),
+                "task_options": spec.get("task_options") or {},
+            }
+        )
     entries.sort(key=lambda e: _rank_key(e, higher_is_better))
     for rank, entry in enumerate(entries, 1):
         entry["rank"] = rank
@@ -107,7 +125,7 @@ def comparison(runs: list[dict], higher_is_better: bool) -> dict:
     methods: dict[str, list[dict]] = {}
     for run in runs:
         methods.setdefault(run["method"], []).append(run)
-    result = {"methods": {m: summarize(rs) for m, rs in methods.items()}, "head_to_head": []}
+    result = {"methods": {m: with_success_rate(summarize(rs)) for m, rs in methods.items()}, "head_to_head": []}
     names = sorted(methods)
     for i, first in enumerate(names):
         for second in names[i + 1 :]:

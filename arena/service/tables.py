@@ -107,3 +107,13 @@ class RunOutput(Base):
     weights: Mapped[list] = mapped_column(JSON)  # flat, in the shared layout
 
     run: Mapped[Run] = relationship(back_populates="output")
+
+
+class LeaderboardVersion(Base):
+    """Bumped in the transaction that finishes a run of the task: the API caches a task's leaderboard
+    until this changes (recorded results never change, so the cache is exact)."""
+
+    __tablename__ = "leaderboard_versions"
+
+    task: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

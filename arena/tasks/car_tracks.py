@@ -205,6 +205,15 @@ def build_track(name: str, points, width: float, field: str = "track") -> Track:
     half = width / 2
     left, right = centre + half * normals, centre - half * normals
     for wall, label in ((left, "left"), (right, "right")):
+        # A bend whose radius is below half the width turns its inner wall inside out: the wall then runs
+        # against the centre line there (and may not cross itself at all, as in a small circle).
+        backwards = ((wall[nxt] - wall) * (centre[nxt] - centre)).sum(axis=1) <= 0
+        if backwards.any():
+            raise ArenaError(
+                f"a bend near {_where(centre[np.argmax(backwards)])} is tighter than half the track width "
+                f"({half:g} m): its {label} wall folds over; widen the bend or narrow the track",
+                field,
+            )
         bad = _crossing_pairs(wall, wall[nxt], wall, wall[nxt], skip_adjacent=n)
         if len(bad):
             raise ArenaError(

@@ -59,7 +59,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A broker blip must not kill hours of training: the run records to the database, not the broker.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     celery.steps["worker"].add(Reconciler)
     return celery

@@ -5,7 +5,7 @@ Lifecycle of a run (the database is the ledger, messages are hints):
 1. The API commits the job and its queued runs, then `send_run` sends one message per run.
 2. `execute_run` claims the run with a conditional update (queued -> running, attempts + 1). A
    duplicate message, or one for a finished or cancelled run, claims nothing and is dropped.
-3. While the trainer works, a monitor thread heartbeats and stores progress about once a second and
+3. While the trainer works, a monitor thread heartbeats and stores progress every ARENA_HEARTBEAT_SECONDS and
    reads the job's cancel flag; the progress callback hands the trainer the answer (True = stop).
 4. The result, curve and weights are recorded in one transaction, only by the attempt that owns the
    run: a second completion changes nothing.
@@ -124,7 +124,7 @@ def execute_run(self, run_id: int) -> str:
     from arena.runspec import RunSpec
     from arena.workers.runner import execute, library_versions  # torch: only in the worker child
 
-    monitor = RunMonitor(run_id, claim.attempt, min(1.0, settings.heartbeat_seconds))
+    monitor = RunMonitor(run_id, claim.attempt, settings.heartbeat_seconds)
     monitor.start()
     versions = None
     try:

@@ -1,7 +1,8 @@
 """PPO (clipped surrogate, GAE) on a control task: the gradient method's side of the car comparison.
 
 CleanRL's single-file `ppo_continuous_action.py`, trimmed to what Arena needs and run on the task's
-batched simulator instead of a Gymnasium vector env:
+batched environment (`task.batch_env(n)`: n episodes stepped together, restarting when they end)
+instead of a Gymnasium vector env:
 
 - the policy is the shared architecture (`build_module`) producing the action mean, plus a learned,
   state-independent log-std; a separate value network estimates returns. The log-std and the value
@@ -56,12 +57,10 @@ def train(
     seed: int,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
-    from arena.tasks.car import CarBatchEnv  # the rollout environment of the car task
-
     torch.manual_seed(seed)
     agent = Agent(architecture, config)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
-    env = CarBatchEnv(task.train_world, config.num_envs)
+    env = task.batch_env(config.num_envs)  # reset(seed) -> obs; step(actions) -> obs, reward, done, info
     clock = RunClock(budget, task.info.higher_is_better, progress)
     scorer = PopulationForward(architecture)
 
@@ -83,7 +82,6 @@ def train(
     next_obs = torch.from_numpy(env.reset(seed=seed))
     next_done = torch.zeros(n_envs)
     best_weights = module_to_vector(agent.policy).numpy()
-    last_score, last_solved = None, False
     update_samples = 0
     update = 0
     while True:
@@ -138,11 +136,11 @@ def train(
                 optimizer.step()
                 update_samples += len(mb)
 
-        # --- solve check every eval_interval updates (the first update included) ------------------------
-        evaluated = (update - 1) % task.info.eval_interval == 0
-        if evaluated:
-            last_score, last_solved, _, weights = evaluate_policy()
-        if clock.record(last_score, last_solved) and evaluated:
+        # --- solve check every eval_interval updates, the first included (None: no check this update) ----
+        score = solved = None
+        if clock.step % task.info.eval_interval == 0:
+            score, solved, _, weights = evaluate_policy()
+        if clock.record(score, bool(solved)):
             best_weights = weights
         if clock.should_stop():
             break

@@ -49,6 +49,10 @@ class CarTask:
         """The training episodes drawn from `episode_seed` (cycling through the training tracks)."""
         return random_starts(self.train_world, np.random.default_rng(episode_seed), count or self.settings.train_episodes)
 
+    def batch_env(self, num_envs: int) -> "CarBatchEnv":
+        """What a reinforcement-learning method collects rollouts from (the training tracks)."""
+        return CarBatchEnv(self.train_world, num_envs)
+
     # --- the GA's view --------------------------------------------------------------------------
 
     def fitness(self, population_forward: Forward, episode_seed: int = 0) -> tuple[np.ndarray, int]:
@@ -161,10 +165,21 @@ class CarBatchEnv:
         self.tracks_of_cars = np.arange(num_envs) % len(self.world.tracks)
         self.episode_returns = np.zeros(num_envs)
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-        self.cars = Cars(self.world, random_starts(self.world, self.rng, self.num_envs, self.tracks_of_cars))
+    def reset(self, seed=None) -> np.ndarray:
+        """Start every car afresh. `seed`: an int, or one int per car (each first start then depends only
+        on its own seed); later restarts draw from a generator seeded by all of them."""
+        if seed is not None and np.ndim(seed) == 1:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"reset needs one seed per car ({self.num_envs}), got {len(seeds)}")
+            firsts = [random_starts(self.world, np.random.default_rng(s), 1, self.tracks_of_cars[i : i + 1]) for i, s in enumerate(seeds)]
+            starts = Starts(*(np.concatenate([getattr(f, k) for f in firsts]) for k in ("track", "s", "lateral", "heading")))
+            self.rng = np.random.default_rng(seeds)
+        else:
+            if seed is not None:
+                self.rng = np.random.default_rng(seed)
+            starts = random_starts(self.world, self.rng, self.num_envs, self.tracks_of_cars)
+        self.cars = Cars(self.world, starts)
         self.episode_returns[:] = 0.0
         return self.cars.obs.copy()
 
