@@ -390,7 +390,7 @@ def run(quick: bool = False, only: str | None = None, postgres: str = DEFAULT_PO
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows; the demo with one seed")
     parser.add_argument("--only", choices=("overhead", "latency", "demo"))
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help=f"admin URL that may create databases (default {DEFAULT_POSTGRES})")

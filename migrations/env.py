@@ -3,7 +3,7 @@
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import text
 
 from arena.service.db import make_engine
 from arena.service.tables import Base
@@ -13,6 +13,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+MIGRATION_LOCK_KEY = 0x41_52_45_4E_41  # 'ARENA'
 
 
 def database_url() -> str:
@@ -48,6 +49,10 @@ def run_migrations_online() -> None:
                 render_as_batch=connection.dialect.name == "sqlite",
             )
             with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # The migrate service and every API process migrate at start: one at a time, and the
+                    # later ones find the database at head. (SQLite's write lock serialises them already.)
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 context.run_migrations()
     finally:
         engine.dispose()

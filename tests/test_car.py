@@ -11,13 +11,12 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from arena.contract import Budget
 from arena.errors import ArenaError
 from arena.models.network import PopulationForward, initial_vectors
 from arena.runspec import resolve
 from arena.tasks import make_task, task_info
 from arena.tasks.car import ENV_ID, CarBatchEnv, CarNavEnv, Cars, World, builtin_track, parse_track, random_starts
-from arena.tasks.car.sim import CAR_RADIUS, MAX_STEPS, RAY_ANGLES, RAY_RANGE, STALL_STEPS, TOP_SPEED, Starts
+from arena.tasks.car.sim import MAX_STEPS, RAY_ANGLES, RAY_RANGE, STALL_STEPS, TOP_SPEED, Starts
 from arena.tasks.car_catalog import CAR_TASKS, check_task_options
 from arena.workers.runner import execute
 
@@ -302,3 +301,12 @@ def test_both_methods_improve_on_the_oval(method):
     assert result.evaluations > 0 and len(result.weights) == spec.architecture.num_parameters
     if method == "backprop":
         assert result.extra_parameters > 0
+
+
+def test_ppo_is_reproducible_per_seed():
+    spec = resolve(
+        "car-oval", "backprop", budget={"evaluations": 3000, "stop_on_solve": False}, settings={"num_envs": 16, "num_steps": 64}
+    )
+    first, second, other = execute(spec, seed=3), execute(spec, seed=3), execute(spec, seed=4)
+    assert first.weights == second.weights and first.score == second.score and first.evaluations == 3072
+    assert first.weights != other.weights

@@ -184,6 +184,22 @@ def test_a_worker_that_dies_is_restarted(service):
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
 
 
+def test_demo_uses_the_running_service_and_prints_every_leaderboard(service):
+    from arena.cli.service import DEMO_FAMILIES
+    from arena.tasks import TASKS
+
+    demo = arena("demo", "--seeds", "1", "--url", service.url, timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert demo.stdout.startswith(f"using the Arena service at {service.url}")
+    small_tasks = [name for name, info in TASKS.items() if info.family in DEMO_FAMILIES]
+    assert {"xor", "parity-3", "full-adder", "sine"} <= set(small_tasks)
+    for task in small_tasks:
+        assert re.search(rf"^{re.escape(task)}: mse \(lower is better\)\n.*\n.*\n1 ", demo.stdout, re.M), task
+    assert "demo finished in" in demo.stdout
+    assert "stopping the service" not in demo.stdout  # it did not start this one, so it leaves it running
+    assert httpx.get(f"{service.url}/health").status_code == 200
+
+
 def test_sigint_stops_every_child_cleanly(service):
     children = service.children()
     service.process.send_signal(signal.SIGINT)

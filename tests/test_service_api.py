@@ -110,8 +110,6 @@ def test_trajectory_png_of_a_car_run(service):
     from arena.service.db import session_scope
     from arena.service.tables import utcnow
 
-    if service.mode != "embedded":
-        pytest.skip("the route does not depend on the backend; once is enough")
     spec = resolve("car-oval", "ga", {"evaluations": 1000}).to_dict()
     size = resolve("car-oval", "ga").architecture.num_parameters
     weights = np.random.default_rng(0).normal(0, 0.5, size).tolist()

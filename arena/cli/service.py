@@ -419,7 +419,7 @@ def _register_client_commands(commands) -> None:
     submit.add_argument("--no-stop-on-solve", action="store_true", help="use the whole budget even once solved")
     submit.add_argument("--set", dest="settings", action="append", default=[], metavar="METHOD.KEY=VALUE", help="a method setting, repeatable")
     submit.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated: 8,8 (default: the task's)")
-    submit.add_argument("--track", default=None, metavar="FILE.json", help="car tasks: a track file")
+    submit.add_argument("--track", default=None, metavar="NAME|FILE.json", help="car tasks: a built-in track or a JSON file {\"points\": [[x, y], ...], \"width\": w}")
     submit.add_argument("--wait", action="store_true", help="show progress until the job finishes")
     submit.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_url(submit)
@@ -465,13 +465,15 @@ class ServiceClient:
     def post(self, path: str, body: dict | None = None):
         return self._request("POST", path, json=body)
 
-    def reachable(self) -> bool:
+    def health(self) -> dict | None:
+        """GET /health's answer (also when degraded, 503), or None when nothing answers."""
         import httpx
 
         try:
-            return self.http.get("/health", timeout=2.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+            response = self.http.get("/health", timeout=2.0)
+            return response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
 
     def _request(self, method: str, path: str, **kwargs):
         import httpx
@@ -563,7 +565,9 @@ def build_job(args) -> dict:
     if args.hidden is not None:
         body["architecture"] = info.default_architecture.with_hidden(args.hidden).to_dict()
     if args.track is not None:
-        body["task_options"] = {"track": _read_json(args.track)}
+        from arena.cli.train import load_track  # the same NAME|FILE.json rule as `arena train --track`
+
+        body["task_options"] = load_track(args.track)
     for method, values in settings.items():
         body[method] = values
     for method in methods:
@@ -579,15 +583,6 @@ def _parse_setting(item: str) -> tuple[str, str, object]:
     if method not in METHODS:
         raise UsageError(f"--set {item!r}: unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     return method, key.strip(), parse_value(text.strip())
-
-
-def _read_json(path: str):
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise UsageError(f"{path} is not valid JSON: {error}") from None
 
 
 def submit_command(args) -> int:
@@ -869,7 +864,10 @@ def demo_command(args) -> int:
     client = ServiceClient(args.url)
     service = None
     started = time.monotonic()
-    if client.reachable():
+    health = client.health()
+    if health is not None:
+        if health.get("status") != "ok":
+            raise UsageError(f"the Arena service at {client.url} is not healthy: database {health.get('database')}, broker {health.get('broker')}")
         print(f"using the Arena service at {client.url}")
     else:
         from urllib.parse import urlsplit

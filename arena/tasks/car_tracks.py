@@ -95,33 +95,57 @@ def _cross(ax, ay, bx, by):
     return ax * by - ay * bx
 
 
+def _near_pairs(points_a: np.ndarray, points_b: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """All (i, j) with points_a[i] and points_b[j] in the same or neighbouring grid cells of size `cell`.
+
+    Any two points closer than `cell` are among them: a spatial hash that keeps validation and the wall
+    index near-linear in the track's length instead of quadratic.
+    """
+    shift = int(2 * MAX_COORDINATE / cell) + 2
+    ca = np.floor(points_a / cell).astype(np.int64) + shift
+    cb = np.floor(points_b / cell).astype(np.int64) + shift
+    span = 2 * shift + 2
+    keys_b = cb[:, 0] * span + cb[:, 1]
+    order = np.argsort(keys_b, kind="stable")
+    sorted_keys = keys_b[order]
+    firsts, seconds = [], []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            target = (ca[:, 0] + dx) * span + (ca[:, 1] + dy)
+            lo = np.searchsorted(sorted_keys, target, "left")
+            counts = np.searchsorted(sorted_keys, target, "right") - lo
+            total = int(counts.sum())
+            if not total:
+                continue
+            i = np.repeat(np.arange(len(points_a)), counts)
+            within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            firsts.append(i)
+            seconds.append(order[np.repeat(lo, counts) + within])
+    if not firsts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
 def _crossing_pairs(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, skip_adjacent: int | None) -> np.ndarray:
     """Pairs (i, j) where segment a[i]-b[i] properly crosses segment c[j]-d[j].
 
     With `skip_adjacent` = n (the polyline's length), a closed polyline is tested against itself and
     neighbouring segments (which share an end point) are skipped.
     """
-    found = []
-    chunk = max(1, 2_000_000 // max(1, len(c)))
-    for start in range(0, len(a), chunk):
-        i = np.arange(start, min(len(a), start + chunk))[:, None]
-        j = np.arange(len(c))[None, :]
-        pa, pb = a[i[:, 0]][:, None, :], b[i[:, 0]][:, None, :]
-        pc, pd = c[None, :, :], d[None, :, :]
-        r = pb - pa
-        q = pd - pc
-        denom = _cross(r[..., 0], r[..., 1], q[..., 0], q[..., 1])
-        w = pc - pa
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = _cross(w[..., 0], w[..., 1], q[..., 0], q[..., 1]) / denom
-            u = _cross(w[..., 0], w[..., 1], r[..., 0], r[..., 1]) / denom
-        hit = (denom != 0) & (t > 1e-9) & (t < 1 - 1e-9) & (u > 1e-9) & (u < 1 - 1e-9)
-        if skip_adjacent is not None:
-            gap = np.abs(i - j)
-            hit &= (gap > 1) & (gap < skip_adjacent - 1)
-        ii, jj = np.nonzero(hit)
-        found.extend(zip((ii + start).tolist(), jj.tolist()))
-    return np.array(found, dtype=np.int64).reshape(-1, 2)
+    # Two segments can only cross if their midpoints are closer than half their lengths summed.
+    longest = max(np.linalg.norm(b - a, axis=1).max(), np.linalg.norm(d - c, axis=1).max())
+    i, j = _near_pairs((a + b) / 2, (c + d) / 2, max(longest, 1e-3) * 1.01)
+    if skip_adjacent is not None:
+        gap = np.abs(i - j)
+        keep = (gap > 1) & (gap < skip_adjacent - 1)
+        i, j = i[keep], j[keep]
+    r, q, w = b[i] - a[i], d[j] - c[j], c[j] - a[i]
+    denom = _cross(r[:, 0], r[:, 1], q[:, 0], q[:, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = _cross(w[:, 0], w[:, 1], q[:, 0], q[:, 1]) / denom
+        u = _cross(w[:, 0], w[:, 1], r[:, 0], r[:, 1]) / denom
+    hit = (denom != 0) & (t > 1e-9) & (t < 1 - 1e-9) & (u > 1e-9) & (u < 1 - 1e-9)
+    return np.stack([i[hit], j[hit]], axis=1)
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -146,15 +170,17 @@ def _wall_candidates(centre: np.ndarray, left: np.ndarray, right: np.ndarray, wa
     middle = quad.mean(axis=1)
     radius = np.linalg.norm(quad - middle[:, None, :], axis=2).max(axis=1)
     reach = RAY_RANGE + radius + 1.0  # 1 m margin: the car may sit a little off its nearest segment
-    rows = []
-    for i in range(n):
-        d = _segment_distance(middle[i][None, :], walls_a, walls_b)
-        rows.append(np.nonzero(d <= reach[i])[0])
-    width = max(len(r) for r in rows)
-    table = np.empty((n, width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        table[i, : len(r)] = r
-        table[i, len(r) :] = r[0]
+    half_wall = np.linalg.norm(walls_b - walls_a, axis=1).max() / 2
+    seg, wall = _near_pairs(middle, (walls_a + walls_b) / 2, reach.max() + half_wall)
+    close = _segment_distance(middle[seg], walls_a[wall], walls_b[wall]) <= reach[seg]
+    seg, wall = seg[close], wall[close]
+    order = np.lexsort((wall, seg))
+    seg, wall = seg[order], wall[order]
+    counts = np.bincount(seg, minlength=n)
+    starts = np.cumsum(counts) - counts
+    table = np.repeat(wall[starts][:, None], counts.max(), axis=1)  # pad with each row's first wall
+    column = np.arange(len(seg)) - starts[seg]
+    table[seg, column] = wall
     return table
 
 
@@ -223,7 +249,6 @@ def build_track(name: str, points, width: float, field: str = "track") -> Track:
             )
     if len(_crossing_pairs(left, left[nxt], right, right[nxt], skip_adjacent=None)):
         raise ArenaError(f"the track's walls cross each other: two parts of the track overlap at width {width:g} m", field)
-    # Two parts of the track closer than the car: walls that do not cross but leave no room between them.
     walls_a = np.vstack([left, right])
     walls_b = np.vstack([left[nxt], right[nxt]])
     cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(centre[nxt] - centre, axis=1))[:-1]])

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import OperationalError
 
 from arena.contract import Progress
 from arena.service import queries
@@ -32,6 +34,7 @@ from arena.service.tables import CANCELLED, FAILED, SUCCEEDED
 from arena.workers.celery_app import EXECUTE_RUN, app
 
 logger = logging.getLogger("arena.workers")
+RECORD_RETRIES = 4
 
 
 def send_run(run_id: int, method: str, budget_seconds: float | None = None) -> None:
@@ -144,8 +147,16 @@ def execute_run(self, run_id: int) -> str:
 
 
 def _record(claim: queries.Claim, status: str, result: dict | None = None, error: str | None = None, versions: dict | None = None) -> str:
-    with session_scope() as session:
-        recorded = queries.record_result(session, claim.run_id, claim.attempt, status, result=result, error=error, library_versions=versions)
+    for retry in range(RECORD_RETRIES):
+        try:
+            with session_scope() as session:
+                recorded = queries.record_result(session, claim.run_id, claim.attempt, status, result=result, error=error, library_versions=versions)
+            break
+        except OperationalError:  # the database restarting or busy: worth a few tries before losing the result
+            if retry == RECORD_RETRIES - 1:
+                raise  # the run stays running, its heartbeat stops, and the reconciler runs it again
+            logger.warning("recording run %s failed; retrying", claim.run_id, exc_info=True)
+            time.sleep(2**retry)
     # One line per completion: tests (and operators) count these to see a run finish exactly once.
     logger.info("run %s attempt %s %s", claim.run_id, claim.attempt, f"recorded {status}" if recorded else "was already finished: nothing recorded")
     return status if recorded else "already recorded"
