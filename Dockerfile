@@ -13,13 +13,10 @@ WORKDIR /app
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 # The dependencies from pyproject.toml, against a placeholder package, so that changing the code does not
-# reinstall them. The install is editable because Alembic's files (alembic.ini, migrations/) live beside
-# the package, not inside it (arena/service/db.py finds them relative to the source tree).
+# reinstall them. The install is editable so the code copied below is the code that runs.
 COPY pyproject.toml README.md ./
 RUN mkdir arena && touch arena/__init__.py && pip install -e . && rm -r arena
 
-COPY alembic.ini ./
-COPY migrations ./migrations
 COPY arena ./arena
 
 # Nothing here needs root. ARENA_DATA_DIR is only used without DATABASE_URL/BROKER_URL (embedded mode).

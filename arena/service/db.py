@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from arena.service.settings import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-REPO_ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 _engines: dict[str, Engine] = {}
 _sessionmakers: dict[str, sessionmaker] = {}
@@ -81,8 +81,9 @@ def dispose_engines(close: bool = True) -> None:
 def alembic_config(url: str):
     from alembic.config import Config
 
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    # The migrations ship inside the package, so any install (not only a source checkout) can migrate.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser interpolation: a '%' in a password must be doubled.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
