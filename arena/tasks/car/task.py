@@ -57,11 +57,16 @@ class CarTask:
 
     def fitness(self, population_forward: Forward, episode_seed: int = 0) -> tuple[np.ndarray, int]:
         """Mean return of every member over the same episodes; the whole population drives at once."""
+        # The interface does not say how many members there are: one forward on a dummy input does (it
+        # drives no car, so it is not counted).
         members = population_forward(np.zeros((1, OBSERVATION_SIZE), np.float32)).shape[0]
         starts = self.episode_starts(episode_seed)
         episodes = len(starts)
         everyone = Starts(*(np.tile(a, members) for a in (starts.track, starts.s, starts.lateral, starts.heading)))
-        result = run_episodes(self.train_world, everyone, lambda obs: population_forward(obs.reshape(members, episodes, -1)).reshape(members * episodes, -1))
+        def forward(obs: np.ndarray) -> np.ndarray:  # car k = member k // episodes on episode k % episodes
+            return population_forward(obs.reshape(members, episodes, -1)).reshape(members * episodes, -1)
+
+        result = run_episodes(self.train_world, everyone, forward)
         returns = result.returns.reshape(members, episodes).mean(axis=1)
         return returns, int(result.agent_steps)
 
