@@ -41,6 +41,20 @@ def not_found(what: str, ident) -> HTTPException:
     return HTTPException(status_code=404, detail=f"{what} {ident} not found")
 
 
+def job_or_404(session: Session, job_id: int):
+    job = queries.get_job(session, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+def run_or_404(session: Session, run_id: int):
+    run = queries.get_run(session, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    return run
+
+
 router = APIRouter()
 
 
@@ -85,9 +99,7 @@ def _job_fields(job) -> dict:
 
 @router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"])
 def get_job(job_id: int, session: Session = Depends(database)):
-    job = queries.get_job(session, job_id)
-    if job is None:
-        raise not_found("job", job_id)
+    job = job_or_404(session, job_id)
     runs = queries.job_runs(session, job_id)
     counts: dict[str, int] = {}
     for run in runs:
@@ -111,9 +123,7 @@ def cancel_job(job_id: int, session: Session = Depends(database)):
 
 @router.get("/jobs/{job_id}/comparison", response_model=schemas.Comparison, tags=["results"])
 def job_comparison(job_id: int, session: Session = Depends(database)):
-    job = queries.get_job(session, job_id)
-    if job is None:
-        raise not_found("job", job_id)
+    job = job_or_404(session, job_id)
     info = task_info(job.task)
     runs = [_stat_fields(run) for run in queries.job_runs(session, job_id)]
     result = stats.comparison(runs, info.higher_is_better)
@@ -129,9 +139,7 @@ def _stat_fields(run) -> dict:
 
 @router.get("/runs/{run_id}", response_model=schemas.RunDetail, tags=["runs"])
 def get_run(run_id: int, session: Session = Depends(database)):
-    run = queries.get_run(session, run_id)
-    if run is None:
-        raise not_found("run", run_id)
+    run = run_or_404(session, run_id)
     output = queries.get_run_output(session, run_id)
     detail = schemas.RunDetail.model_validate(run)
     detail.curve = output.curve if output is not None else None
@@ -140,9 +148,7 @@ def get_run(run_id: int, session: Session = Depends(database)):
 
 @router.get("/runs/{run_id}/weights", response_model=schemas.RunWeights, tags=["runs"])
 def get_run_weights(run_id: int, session: Session = Depends(database)):
-    run = queries.get_run(session, run_id)
-    if run is None:
-        raise not_found("run", run_id)
+    run = run_or_404(session, run_id)
     output = queries.get_run_output(session, run_id)
     if output is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} has no weights ({run.status})")
@@ -153,9 +159,7 @@ def get_run_weights(run_id: int, session: Session = Depends(database)):
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "not a car run, or no weights yet"}})
 def get_run_trajectory(run_id: int, session: Session = Depends(database)):
     """The best network driving its car task's tracks (car runs only)."""
-    run = queries.get_run(session, run_id)
-    if run is None:
-        raise not_found("run", run_id)
+    run = run_or_404(session, run_id)
     info = TASKS.get(run.task)
     if info is None or info.family != "car":
         raise HTTPException(status_code=404, detail=f"run {run_id} is not a car run: no trajectory")
