@@ -125,3 +125,8 @@ class PopulationForward:
             return self(pop, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
         return forward
+
+    def single(self, weights: np.ndarray):
+        """A (B, in) -> (B, out) numpy forward for one network (flat weights): what `task.evaluate` takes."""
+        population_forward = self.numpy(np.asarray(weights)[None])
+        return lambda x: population_forward(x)[0]

@@ -134,7 +134,7 @@ def train(
             if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
                 score, solved = last_check["verdict"]
             else:
-                score, solved, _ = task.evaluate(_single(forward, champion))
+                score, solved, _ = task.evaluate(forward.single(champion))
                 last_check.update(champion=champion.copy(), verdict=(score, solved))
         if clock.record(score, bool(solved)):
             best["weights"] = champion.copy()
@@ -164,11 +164,5 @@ def train(
     )
     ga.run()
 
-    score, solved, metrics = task.evaluate(_single(forward, best["weights"]))
+    score, solved, metrics = task.evaluate(forward.single(best["weights"]))
     return clock.finish(best["weights"], score, solved, metrics)
-
-
-def _single(forward: PopulationForward, weights: np.ndarray):
-    """A (B, in) -> (B, out) forward for one network."""
-    population_forward = forward.numpy(weights[None])
-    return lambda x: population_forward(x)[0]

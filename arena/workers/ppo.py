@@ -66,8 +66,7 @@ def train(
 
     def evaluate_policy():
         weights = module_to_vector(agent.policy).numpy()
-        forward = scorer.numpy(weights[None])
-        return (*task.evaluate(lambda x: forward(x)[0]), weights)
+        return (*task.evaluate(scorer.single(weights)), weights)
 
     n_envs, n_steps = config.num_envs, config.num_steps
     batch_size = n_envs * n_steps
@@ -145,11 +144,6 @@ def train(
         if clock.should_stop():
             break
 
-    score, solved, metrics = task.evaluate(_single(scorer, best_weights))
+    score, solved, metrics = task.evaluate(scorer.single(best_weights))
     metrics = {**metrics, "updates": update, "update_samples": update_samples, "final_log_std": agent.log_std.detach().tolist()}
     return clock.finish(best_weights, score, solved, metrics, extra_parameters=agent.extra_parameters())
-
-
-def _single(forward: PopulationForward, weights: np.ndarray):
-    population_forward = forward.numpy(weights[None])
-    return lambda x: population_forward(x)[0]
