@@ -139,7 +139,7 @@ def queue_overhead(jobs: int, warmup: int = 2) -> dict[str, list[float]]:
     warms its imports)."""
     from sqlalchemy import select
 
-    from arena.cli.service import ServiceClient
+    from arena.cli.client import ServiceClient
     from arena.service.db import session_scope
     from arena.service.settings import Settings
     from arena.service.tables import Run
@@ -174,7 +174,7 @@ def queue_overhead(jobs: int, warmup: int = 2) -> dict[str, list[float]]:
 
 def with_local_service(data_dir: str, fn, **variables):
     """Run `fn()` while the API and one worker per queue run as children (like `arena up`)."""
-    from arena.cli.service import LocalService
+    from arena.cli.local import LocalService
     from arena.service.settings import Settings
 
     port = free_port()

@@ -185,7 +185,7 @@ def test_a_worker_that_dies_is_restarted(service):
 
 
 def test_demo_uses_the_running_service_and_prints_every_leaderboard(service):
-    from arena.cli.service import DEMO_FAMILIES
+    from arena.cli.demo import DEMO_FAMILIES
     from arena.tasks import TASKS
 
     demo = arena("demo", "--seeds", "1", "--url", service.url, timeout=300)

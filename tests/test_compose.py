@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from arena.cli import build_parser
-from arena.cli import service as service_cli
+from arena.cli import local as service_cli
 from arena.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,18 +12,26 @@ class UsageError(ArenaError):
     """A command-line mistake (bad option value, unreachable service...): one line, exit code 2."""
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error or message: what fits in a one-line CLI report."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line and exit 2, like ours
         self.exit(2, f"arena: {message}\n(see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from arena.cli import service, train
+    from arena.cli import client, demo, local, train
 
     parser = Parser(prog="arena", description="Neuroevolution (GA) against gradient descent (backprop) on the same network, task and budget.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     train.register(commands)
-    service.register(commands)
+    local.register(commands)
+    client.register(commands)
+    demo.register(commands)
     return parser
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pygad
-import torch
 
 from arena.contract import Budget, ProgressCallback, RunClock, RunResult
 from arena.methods import GAConfig

@@ -182,7 +182,6 @@ class Cars:
 
         Returns (reward, crashed, stalled, timed_out) per car; `self.obs` holds the new observations.
         """
-        w = self.world
         # fmax/fmin also map a NaN action (a diverged network) to -1 instead of spreading NaN; and np.clip's
         # Python wrapper costs more than the arithmetic at these sizes.
         actions = np.fmin(np.fmax(actions.astype(np.float64), -1.0), 1.0)
