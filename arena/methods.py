@@ -53,7 +53,8 @@ class GAConfig:
     mutation_range: float = number(0.5, 1e-6, 100.0, "gaussian: standard deviation; random: uniform in [-range, range]")
     keep_elitism: int = number(2, 0, 10_000, "best networks copied unchanged into the next generation", integer=True)
     operators: str = choice(
-        "vectorised", ("vectorised", "pygad"), "vectorised: numpy tournament, crossover and mutation through PyGAD's hooks; pygad: PyGAD's built-in (per-gene Python loops, slower)"
+        "vectorised", ("vectorised", "pygad"), "vectorised: numpy tournament, crossover and mutation through PyGAD's hooks; "
+        "pygad: PyGAD's built-in operators (per-gene Python loops, slower; its mutation is 'random' whatever mutation_type says)"
     )
     init: str = choice("default", INIT_SCHEMES, "initial weights, the same schemes as backprop")
     init_scale: float = number(1.0, 1e-6, 100.0, "scale of the normal or uniform initialisation")
