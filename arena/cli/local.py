@@ -19,10 +19,6 @@ QUEUES = METHODS  # one Celery queue per method: "backprop" and "ga"
 
 
 def register(commands) -> None:
-    _register_server_commands(commands)
-
-
-def _register_server_commands(commands) -> None:
     up = commands.add_parser(
         "up",
         help="run the whole service on this machine: migrate, then the API and one worker per queue",
