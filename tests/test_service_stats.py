@@ -45,6 +45,14 @@ KNOWN = [
 ]
 
 
+def test_equal_success_rates_rank_by_median_seconds_to_solve():
+    # "fast" needs more evaluations but fewer seconds than "frugal": seconds decide, as specified.
+    fast = [{**run("ga", "fast", seed, True, 0.01, 5000), "seconds_to_solve": 0.5} for seed in range(2)]
+    frugal = [{**run("backprop", "frugal", seed, True, 0.01, 500), "seconds_to_solve": 2.0} for seed in range(2)]
+    board = stats.leaderboard(stats.summarize_groups(frugal + fast), higher_is_better=False)
+    assert [e["settings_hash"] for e in board] == ["fast", "frugal"]
+
+
 def test_leaderboard_on_known_data():
     specs = {digest: {"architecture": {"hidden_sizes": [4]}, "settings": {"id": digest}, "budget": {}} for digest in "abc"}
     board = stats.leaderboard(stats.summarize_groups(KNOWN), higher_is_better=False, configurations=specs)

@@ -27,7 +27,7 @@ def spread(values: list[float]) -> dict | None:
     if not values:
         return None
     q1, median, q3 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
-    return {"median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "n": len(values)}
+    return spread_from_quartiles(q1, median, q3, len(values))
 
 
 def spread_from_quartiles(q1: float, median: float, q3: float, n: int) -> dict:
@@ -69,9 +69,9 @@ def with_success_rate(summary: dict) -> dict:
 
 
 def _rank_key(entry: dict, higher_is_better: bool):
-    """Most reliable first, then fastest to solve, then best score."""
+    """Most reliable first, then fastest to solve (median seconds, as the issue and README specify), then best score."""
     rate = entry["success_rate"] if entry["success_rate"] is not None else -1.0
-    to_solve = entry["evaluations_to_solve"]["median"] if entry["evaluations_to_solve"] else float("inf")
+    to_solve = entry["seconds_to_solve"]["median"] if entry["seconds_to_solve"] else float("inf")
     score = entry["median_score"]
     score_key = float("inf") if score is None else (-score if higher_is_better else score)
     return (-rate, to_solve, score_key)
