@@ -108,8 +108,8 @@ class JobCreate(Strict):
             kind = task_info(self.task).kind
         except ArenaError:
             kind = "supervised"
-        if field == method or field in {f.name for f in dataclasses.fields(config_class(method, kind))}:
-            return (method,) if field == method else (method, field)
+        if field in {f.name for f in dataclasses.fields(config_class(method, kind))}:
+            return (method, field)  # a setting the task's defaults or a cross-field check named
         return (field,)
 
 
