@@ -2,7 +2,7 @@
 
 A trainer is a plain function
 
-    train(task, architecture, config, budget, seed, progress=None) -> RunResult
+    train(task, architecture, settings, budget, seed, progress=None) -> RunResult
 
 It knows nothing of Celery, HTTP or SQL. `progress` is called at least once per epoch or generation
 with a `Progress`; if it returns True the trainer stops (that is how cancellation reaches it).
@@ -10,59 +10,40 @@ with a `Progress`; if it returns True the trainer stops (that is how cancellatio
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from arena.errors import ArenaError
+from pydantic import Field, model_validator
+
+from arena.validation import Model
 
 # Hard ceilings that protect a worker from a typo; the service has its own (configurable, lower) limits.
 MAX_EVALUATIONS = 10**11
 MAX_SECONDS = 24 * 3600.0
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(Model):
     """When a run must stop: after `evaluations` forward passes, after `seconds`, or whichever comes first.
 
     An evaluation is one forward pass of the network on one input (one agent-step in RL); a backward
     pass counts as two. A run may overrun its budget by at most one epoch or generation.
     """
 
-    evaluations: int | None = None
-    seconds: float | None = None
-    stop_on_solve: bool = True
+    evaluations: int | None = Field(None, ge=1, le=MAX_EVALUATIONS, description="stop after this many evaluations (forward passes; a backward pass counts as two)")
+    seconds: float | None = Field(None, gt=0, le=MAX_SECONDS, allow_inf_nan=False, description="stop after this many seconds of training (wall clock)")
+    stop_on_solve: bool = Field(True, description="stop as soon as the task is solved")
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _some_limit(self) -> "Budget":
         if self.evaluations is None and self.seconds is None:
-            raise ArenaError("a budget needs evaluations, seconds, or both", "budget")
-        if self.evaluations is not None:
-            if isinstance(self.evaluations, bool) or not isinstance(self.evaluations, int) or not 1 <= self.evaluations <= MAX_EVALUATIONS:
-                raise ArenaError(f"budget evaluations must be an integer from 1 to {MAX_EVALUATIONS:.0e}, got {self.evaluations!r}", "evaluations")
-        if self.seconds is not None:
-            if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)) or not (0 < self.seconds <= MAX_SECONDS) or math.isnan(self.seconds):
-                raise ArenaError(f"budget seconds must be a number above 0 and at most {MAX_SECONDS:.0f}, got {self.seconds!r}", "seconds")
-            object.__setattr__(self, "seconds", float(self.seconds))
-        if not isinstance(self.stop_on_solve, bool):
-            raise ArenaError("stop_on_solve must be true or false", "stop_on_solve")
+            raise ValueError("a budget needs evaluations, seconds, or both")
+        return self
 
     def exhausted(self, evaluations: int, seconds: float) -> bool:
         return (self.evaluations is not None and evaluations >= self.evaluations) or (
             self.seconds is not None and seconds >= self.seconds
         )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Budget":
-        if not isinstance(data, dict):
-            raise ArenaError("budget must be an object", "budget")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ArenaError(f"unknown budget field(s) {sorted(unknown)}; valid: evaluations, seconds, stop_on_solve", "budget")
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -94,6 +75,9 @@ class RunResult:
     stopped: str  # "solved", "budget" or "cancelled"
     metrics: dict = field(default_factory=dict)  # task extras: margin, accuracy, laps, crash rate...
     extra_parameters: int = 0  # parameters a method trained beyond the shared architecture (log-std, value net)
+    # The run's thread CPU time: machine load inflates wall seconds, not these (the seconds lens uses them).
+    cpu_seconds: float | None = None
+    cpu_seconds_to_solve: float | None = None
 
     def to_dict(self, weights: bool = True) -> dict:
         data = asdict(self)
@@ -115,18 +99,23 @@ class RunClock:
         self.higher_is_better = higher_is_better
         self.progress = progress
         self.start = time.perf_counter()
+        self.cpu_start = time.thread_time()
         self.evaluations = 0
         self.step = 0
         self.best_score: float | None = None
         self.solved = False
         self.evaluations_to_solve: int | None = None
         self.seconds_to_solve: float | None = None
+        self.cpu_seconds_to_solve: float | None = None
         self.curve: list[dict] = []
         self.stopped = "budget"
         self._last_seconds = 0.0
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start
+
+    def cpu_seconds(self) -> float:
+        return time.thread_time() - self.cpu_start
 
     def better(self, score: float) -> bool:
         if self.best_score is None:
@@ -153,6 +142,7 @@ class RunClock:
             self.solved = True
             self.evaluations_to_solve = self.evaluations
             self.seconds_to_solve = seconds
+            self.cpu_seconds_to_solve = self.cpu_seconds()
         if improved or first_solve:
             last = self.curve[-1]["evaluations"] if self.curve else -1
             point = {"evaluations": self.evaluations, "seconds": round(seconds, 6), "score": float(self.best_score)}
@@ -198,4 +188,6 @@ class RunClock:
             stopped=self.stopped,
             metrics=metrics or {},
             extra_parameters=extra_parameters,
+            cpu_seconds=self.cpu_seconds(),
+            cpu_seconds_to_solve=self.cpu_seconds_to_solve,
         )

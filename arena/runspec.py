@@ -1,21 +1,21 @@
 """Everything that defines a run except its seed, resolved and validated without torch.
 
-The CLI and the HTTP API both call `resolve`, so a bad task, method, architecture, budget or setting
-is refused the same way everywhere, before anything is stored or queued. `RunSpec.to_dict()` is what
-the database stores; `RunSpec.from_dict()` gives back the same run, so every run is reproducible from
-its stored seed and settings.
+The CLI, the Python API and the HTTP API all call `resolve`, so a bad task, method, architecture,
+budget or setting is refused the same way everywhere, before anything is stored or queued.
+`RunSpec.to_dict()` is what the database stores (a run's `spec`); `RunSpec.from_dict()` gives back the
+same run, so every run is reproducible from its stored seed and spec.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from arena.contract import Budget
 from arena.errors import ArenaError
-from arena.methods import config_class, make_config
+from arena.methods import get_method, make_settings
 from arena.models.architecture import Architecture
-from arena.tasks import check_architecture, task_info
+from arena.tasks import check_architecture, check_task_options, task_info
+from arena.validation import Model, check
 
 MAX_SEED = 2**31 - 1
 
@@ -23,9 +23,10 @@ MAX_SEED = 2**31 - 1
 @dataclass(frozen=True)
 class RunSpec:
     task: str
-    method: str
+    method: str  # the family a user picks: backprop, ga, cmaes
+    algorithm: str  # what it runs on this task: backprop or ppo, ga, cmaes
     architecture: Architecture
-    config: object  # BackpropConfig, GAConfig or PPOConfig
+    settings: Model  # the algorithm's settings model, complete
     budget: Budget
     task_options: dict
 
@@ -33,9 +34,10 @@ class RunSpec:
         return {
             "task": self.task,
             "method": self.method,
-            "architecture": self.architecture.to_dict(),
-            "settings": dataclasses.asdict(self.config),
-            "budget": self.budget.to_dict(),
+            "algorithm": self.algorithm,
+            "architecture": self.architecture.model_dump(mode="json"),
+            "settings": self.settings.model_dump(mode="json"),
+            "budget": self.budget.model_dump(),
             "task_options": self.task_options,
         }
 
@@ -50,39 +52,26 @@ def resolve(
     task: str,
     method: str,
     budget: dict | Budget | None = None,
-    settings: dict | None = None,
+    settings=None,
     architecture: dict | Architecture | None = None,
     task_options: dict | None = None,
 ) -> RunSpec:
+    """Validate and complete a run's definition. `settings` are the user's overrides (a dict or the
+    algorithm's settings model); the task's tuned defaults fill the rest."""
     info = task_info(task)
-    config_class(method)  # refuses an unknown method before anything else
-    arch = info.default_architecture
-    if isinstance(architecture, Architecture):
-        arch = architecture
-    elif architecture is not None:
-        arch = Architecture.from_dict(architecture)
+    algorithm = get_method(method).algorithm(info.kind)
+    arch = info.default_architecture if architecture is None else check(Architecture, architecture, ("architecture",))
     check_architecture(info, arch)
-    if budget is None:
-        budget_obj = info.default_budget
-    elif isinstance(budget, Budget):
-        budget_obj = budget
-    else:
-        budget_obj = Budget.from_dict(budget)
-    config = make_config(method, info.kind, info.method_defaults.get(method), settings)
+    budget_obj = info.default_budget if budget is None else check(Budget, budget, ("budget",))
+    config = make_settings(method, info.kind, info.method_defaults.get(algorithm.NAME), settings)
     loss = info.loss if getattr(config, "loss", "task") == "task" else config.loss
     if info.kind == "supervised" and loss == "bce" and arch.output_activation != "sigmoid":
         raise ArenaError(
             f"the bce loss needs outputs in (0, 1): use output_activation 'sigmoid' (got {arch.output_activation!r}) or loss 'mse'",
-            "output_activation",
+            location=("architecture", "output_activation"),
         )
-    options = dict(task_options or {})
-    if options:
-        if info.kind != "control":
-            raise ArenaError(f"task {task!r} takes no options, got {sorted(options)}", "task_options")
-        from arena.tasks.car_catalog import check_task_options  # plain data + numpy, no simulator
-
-        options = check_task_options(info, options)
-    return RunSpec(task, method, arch, config, budget_obj, options)
+    options = check_task_options(info, task_options)
+    return RunSpec(task, method, algorithm.NAME, arch, config, budget_obj, options)
 
 
 def check_seed(seed) -> int:

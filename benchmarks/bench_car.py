@@ -3,6 +3,10 @@
     .venv/bin/python benchmarks/bench_car.py                 # full: 10 seeds per task and method
     .venv/bin/python benchmarks/bench_car.py --quick         # seconds: speed table, 2 seeds on car-oval
     .venv/bin/python benchmarks/bench_car.py --seeds 20 --tasks car-oval,car-hard --jobs 2
+    .venv/bin/python benchmarks/bench_car.py --methods cmaes --tasks car-oval   # one method's rows
+
+The success table runs every method of `arena.methods.METHODS` (backprop runs PPO here, shown as
+`backprop (ppo)`).
 
 `run(quick)` returns the markdown section; the command prints it (and writes it with --out).
 """
@@ -20,8 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from arena.methods import METHODS, get_method, label  # noqa: E402  (plain data: no torch)
+
 CAR_TASK_NAMES = ("car-oval", "car-scurve", "car-hard", "car-generalize")
-METHODS = ("ga", "backprop")
+
+
+def method_label(method: str) -> str:
+    return label(method, get_method(method).algorithm("control").NAME)
 
 
 def steer_to_space(obs: np.ndarray) -> np.ndarray:
@@ -75,7 +84,7 @@ def _one_run(job: tuple[str, str, int]) -> dict:
     from arena.contract import Budget
     from arena.runspec import resolve
     from arena.tasks import task_info
-    from arena.workers.runner import execute
+    from arena.runner import execute
 
     torch.set_num_threads(1)
     task, method, seed, lift_seconds = job
@@ -98,10 +107,11 @@ def _one_run(job: tuple[str, str, int]) -> dict:
     }
 
 
-def success_table(tasks, seeds: int, jobs: int, lift_seconds: bool = False) -> str:
+def success_table(tasks, seeds: int, jobs: int, lift_seconds: bool = False, methods=None) -> str:
     from arena.tasks import task_info
 
-    work = [(t, m, s, lift_seconds) for t in tasks for m in METHODS for s in range(seeds)]
+    methods = tuple(methods or METHODS)
+    work = [(t, m, s, lift_seconds) for t in tasks for m in methods for s in range(seeds)]
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             results = list(pool.map(_one_run, work))
@@ -113,25 +123,25 @@ def success_table(tasks, seeds: int, jobs: int, lift_seconds: bool = False) -> s
     ]
     for task in tasks:
         budget = task_info(task).default_budget
-        for method in METHODS:
+        for method in methods:
             mine = [r for r in results if r["task"] == task and r["method"] == method]
             solved = [r for r in mine if r["solved"]]
             med = lambda key, rs: f"{statistics.median(r[key] for r in rs):,.1f}" if rs else "-"  # noqa: E731
             steps = f"{statistics.median(r['evaluations_to_solve'] for r in solved):,.0f}" if solved else "-"
             rows.append(
-                f"| {task} | {method} | {budget.evaluations:,}, {budget.seconds:g} | {len(solved)}/{len(mine)} | "
+                f"| {task} | {method_label(method)} | {budget.evaluations:,}, {budget.seconds:g} | {len(solved)}/{len(mine)} | "
                 f"{med('seconds_to_solve', solved)} | {steps} | {statistics.median(r['score'] for r in mine):.3f} | "
                 f"{med('seconds', mine)} |"
             )
     return "\n".join(rows)
 
 
-def run(quick: bool, seeds: int | None = None, tasks=None, jobs: int = 1, lift_seconds: bool = False) -> str:
+def run(quick: bool, seeds: int | None = None, tasks=None, jobs: int = 1, lift_seconds: bool = False, methods=None) -> str:
     seeds = seeds if seeds is not None else (2 if quick else 10)
     tasks = tasks or (("car-oval",) if quick else CAR_TASK_NAMES)
     started = time.perf_counter()
     speeds = speed_table(0.5 if quick else 2.0)
-    success = success_table(tasks, seeds, jobs, lift_seconds)
+    success = success_table(tasks, seeds, jobs, lift_seconds, methods)
     return (
         "## Car task\n\n"
         "Simulator throughput on the `hard` track, one core, a hand-written driver; finished episodes restart.\n\n"
@@ -150,11 +160,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per task and method (default 10, quick 2)")
     parser.add_argument("--tasks", default=None, help="comma-separated car tasks (default all four)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (each run is single-threaded)")
+    parser.add_argument("--methods", default=None, help="comma-separated methods (default: all of arena.methods.METHODS)")
     parser.add_argument("--out", default=None, help="also write the markdown here")
     parser.add_argument("--no-seconds-cap", action="store_true", help="budget in agent-steps only (for a loaded machine)")
     args = parser.parse_args()
     tasks = tuple(args.tasks.split(",")) if args.tasks else None
-    text = run(args.quick, args.seeds, tasks, args.jobs, args.no_seconds_cap)
+    methods = tuple(args.methods.split(",")) if args.methods else None
+    text = run(args.quick, args.seeds, tasks, args.jobs, args.no_seconds_cap, methods)
     print(text)
     if args.out:
         Path(args.out).write_text(text)

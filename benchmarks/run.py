@@ -3,6 +3,9 @@
     python benchmarks/run.py                    # everything, writes benchmarks/results.md
     python benchmarks/run.py --only ga-speed    # one section (ga-speed, backprop-speed, success, car, service)
     python benchmarks/run.py --seeds 30 --tasks xor,sine
+    python benchmarks/run.py --only success --methods cmaes --out /tmp/cmaes.md   # one method's rows
+
+The success table runs every method of `arena.methods.METHODS` (backprop, ga, cmaes) side by side.
 
 Speed is compared side by side in one run, on one core per measurement (torch.set_num_threads(1)), so
 ratios hold on a busy machine better than absolute times do.
@@ -21,9 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
+from arena.methods import METHODS  # noqa: E402
+from arena.methods import label as method_label  # noqa: E402
 from arena.runspec import resolve  # noqa: E402
 from arena.tasks import TASKS, make_task  # noqa: E402
-from arena.workers.runner import execute  # noqa: E402
+from arena.runner import execute  # noqa: E402
 
 
 def best_of(repeats: int, fn, *args) -> float:
@@ -128,9 +133,13 @@ def _one_run(job):
     return label, seed, result.solved, result.score, result.evaluations_to_solve, result.seconds_to_solve
 
 
-def success(tasks: list[str], seeds: int, workers: int = 2, budget: dict | None = None, classic: bool = True) -> str:
-    jobs = [((t, m), t, m, s, None, None, budget) for t in tasks for m in ("backprop", "ga") for s in range(seeds)]
-    if classic and "xor" in tasks:
+def success(
+    tasks: list[str], seeds: int, workers: int = 2, budget: dict | None = None, classic: bool = True, methods: list[str] | None = None
+) -> str:
+    methods = list(methods or METHODS)
+    # The method column names the algorithm where it differs from the method: `backprop (ppo)` on car tasks.
+    jobs = [((t, method_label(m, resolve(t, m).algorithm)), t, m, s, None, None, budget) for t in tasks for m in methods for s in range(seeds)]
+    if classic and "xor" in tasks and "backprop" in methods:
         jobs += [(("xor", label), "xor", method, s, settings, arch, b) for label, method, settings, arch, b in CLASSIC_XOR for s in range(seeds)]
     with ProcessPoolExecutor(workers) as pool:
         results = list(pool.map(_one_run, jobs, chunksize=1))
@@ -159,6 +168,7 @@ def main() -> None:
     default_tasks = [n for n, i in TASKS.items() if i.kind == "supervised" and n not in ("parity-7", "parity-8")]
     parser.add_argument("--tasks", default=",".join(default_tasks))
     parser.add_argument("--workers", type=int, default=2, help="processes for the success table (one run each)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="success table: comma-separated methods (default: all of arena.methods.METHODS)")
     parser.add_argument("--seconds", type=float, help="success table: a seconds budget instead of the tasks' defaults")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and seeds (a smoke run)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.md"))
@@ -174,7 +184,7 @@ def main() -> None:
         print(sections[-1], "\n", flush=True)
     if want("success"):
         budget = {"seconds": args.seconds, "stop_on_solve": True} if args.seconds else None
-        sections.append(success(args.tasks.split(","), 3 if args.quick else args.seeds, args.workers, budget))
+        sections.append(success(args.tasks.split(","), 3 if args.quick else args.seeds, args.workers, budget, methods=args.methods.split(",")))
         print(sections[-1], "\n", flush=True)
     if want("car") and args.only == "car" or (args.only is None and not args.quick):
         try:

@@ -95,11 +95,11 @@ class Service:
 
         wait_for(healthy, 60, message="the API to answer /health")
 
-    def start_worker(self, queues: str = "backprop,ga", concurrency: int = 2) -> subprocess.Popen:
+    def start_worker(self, queues: str = "backprop,ga,cmaes", concurrency: int = 2) -> subprocess.Popen:
         index = len(self.workers)
         log = self.data_dir / f"worker-{index}.log"
         worker = self._spawn(
-            [PYTHON, "-m", "celery", "-A", "arena.workers.celery_app", "worker", "-Q", queues, "-c", str(concurrency),
+            [PYTHON, "-m", "celery", "-A", "arena.workers.app", "worker", "-Q", queues, "-c", str(concurrency),
              "-n", f"test{index}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
             log,
         )

@@ -110,36 +110,36 @@ def service(tmp_path_factory):
 
 
 def test_up_announces_the_api_and_one_worker_per_queue(service):
-    assert set(service.children()) == {"api", "worker-backprop", "worker-ga"}
+    assert set(service.children()) == {"api", "worker-backprop", "worker-ga", "worker-cmaes"}
     assert (Path(service.output.wait_for(r"data and logs in ([^;]+);").group(1)) / "arena.db").exists()
 
 
 def test_submit_wait_then_status_and_leaderboard(service):
     submitted = arena("submit", "--task", "xor", "--seeds", "3", "--evaluations", "50000", "--wait", "--url", service.url)
     assert submitted.returncode == 0, submitted.stderr
-    job_id = re.search(r"^job (\d+): xor, 6 runs", submitted.stdout, re.M).group(1)
-    for method in ("backprop", "ga"):  # the progress ends with every run of both methods finished
+    job_id = re.search(r"^job (\d+): xor, 9 runs", submitted.stdout, re.M).group(1)
+    for method in ("backprop", "ga", "cmaes"):  # the progress ends with every run of every method finished
         assert re.search(rf"^xor .*{method} \[#+\] 3/3 runs, \d solved", submitted.stdout, re.M), submitted.stdout
-    result_rows = re.findall(r"^\s*\d+\s+(backprop|ga)\s+(\d+)\s+succeeded\s", submitted.stdout, re.M)
-    assert sorted(result_rows) == [("backprop", "0"), ("backprop", "1"), ("backprop", "2"), ("ga", "0"), ("ga", "1"), ("ga", "2")]
+    result_rows = re.findall(r"^\s*\d+\s+(backprop|ga|cmaes)\s+(\d+)\s+succeeded\s", submitted.stdout, re.M)
+    assert sorted(result_rows) == [(m, str(s)) for m in ("backprop", "cmaes", "ga") for s in range(3)]
 
     status = arena("status", job_id, "--url", service.url)
     assert status.returncode == 0, status.stderr
     assert status.stdout.startswith(f"job {job_id}: xor, succeeded")
-    assert status.stdout.count("succeeded") == 7  # the job line and six runs
+    assert status.stdout.count("succeeded") == 10  # the job line and nine runs
 
     detail = json.loads(arena("status", job_id, "--json", "--url", service.url).stdout)
-    assert detail["status"] == "succeeded" and len(detail["runs"]) == 6
+    assert detail["status"] == "succeeded" and len(detail["runs"]) == 9
     for run in detail["runs"]:
         assert run["evaluations"] <= 50000 + 10_000  # a run may overrun by one epoch or generation
 
     board = arena("leaderboard", "--task", "xor", "--url", service.url)
     assert board.returncode == 0, board.stderr
     assert board.stdout.startswith("xor: mse (lower is better)")
-    ranked = re.findall(r"^([12])\s+(backprop|ga)\s+2-4-1 50,000 evals\s+(\d)/3", board.stdout, re.M)
-    assert sorted(method for _, method, _ in ranked) == ["backprop", "ga"], board.stdout
+    ranked = re.findall(r"^([123])\s+(backprop|ga|cmaes)\s+2-4-1 50,000 evals\s+(\d)/3", board.stdout, re.M)
+    assert sorted(method for _, method, _ in ranked) == ["backprop", "cmaes", "ga"], board.stdout
     board_json = json.loads(arena("leaderboard", "--task", "xor", "--json", "--url", service.url).stdout)
-    assert {entry["method"] for entry in board_json["entries"]} == {"backprop", "ga"}
+    assert {entry["method"] for entry in board_json["entries"]} == {"backprop", "ga", "cmaes"}
 
 
 def test_submit_without_wait_prints_the_job_id_and_settings_reach_the_runs(service):
@@ -153,9 +153,9 @@ def test_submit_without_wait_prints_the_job_id_and_settings_reach_the_runs(servi
     job = httpx.get(f"{service.url}/jobs/{job_id}").json()
     assert job["seeds"] == [7, 8] and job["methods"] == ["ga"]
     run = httpx.get(f"{service.url}/runs/{job['runs'][0]['id']}").json()
-    assert run["settings"]["settings"]["population_size"] == 30
-    assert run["settings"]["architecture"]["hidden_sizes"] == [3]
-    assert run["settings"]["budget"] == {"evaluations": None, "seconds": 5.0, "stop_on_solve": False}
+    assert run["spec"]["settings"]["population_size"] == 30
+    assert run["spec"]["architecture"]["hidden_sizes"] == [3]
+    assert run["spec"]["budget"] == {"evaluations": None, "seconds": 5.0, "stop_on_solve": False}
     httpx.post(f"{service.url}/jobs/{job_id}/cancel")  # free the worker for the next tests
 
 
@@ -223,8 +223,8 @@ def test_unknown_task_is_one_line():
 @pytest.mark.parametrize(
     "setting, fragment",
     [
-        ("ga.population=10", "unknown ga setting 'population'"),
-        ("ga.population_size=many", "population_size must be an integer"),
+        ("ga.population=10", "unknown setting 'ga.population' (did you mean 'population_size'?)"),
+        ("ga.population_size=many", "ga.population_size: Input should be a valid integer; got 'many'"),
         ("population_size=10", "--set wants METHOD.KEY=VALUE"),
         ("es.sigma=1", "unknown method 'es'"),
     ],

@@ -48,7 +48,7 @@ def environment(spec: dict) -> dict[str, str]:
 
 
 def celery_queues() -> set[str]:
-    from arena.workers.celery_app import app
+    from arena.workers.app import app
 
     queues = app.conf.task_queues
     if queues:

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from arena.errors import ArenaError
+from arena.validation import check
 from arena.models import Architecture
 from arena.models.network import PopulationForward, build_module, initial_vectors, module_to_vector, vector_to_module
 
@@ -67,12 +68,12 @@ def test_initial_distributions():
 )
 def test_bad_architecture_names_the_field(kwargs, field):
     with pytest.raises(ArenaError) as error:
-        Architecture(**kwargs)
+        check(Architecture, kwargs)
     assert error.value.field == field
 
 
 def test_architecture_round_trip_and_unknown_fields():
     arch = Architecture(3, (5, 4), 2, "softsign", "tanh")
-    assert Architecture.from_dict(arch.to_dict()) == arch
-    with pytest.raises(ArenaError, match="unknown architecture field"):
-        Architecture.from_dict({**arch.to_dict(), "dropout": 0.1})
+    assert check(Architecture, arch.model_dump(mode="json")) == arch
+    with pytest.raises(ArenaError, match="unknown setting 'dropout'"):
+        check(Architecture, {**arch.model_dump(), "dropout": 0.1})

@@ -34,9 +34,14 @@ BAD_PAYLOADS = [
     ("unknown field", {**XOR, "colour": "red"}, ["body", "colour"], []),
     ("unknown budget field", {**XOR, "budget": {"minutes": 3}}, ["body", "budget", "minutes"], []),
     ("unknown ga setting", {**XOR, "ga": {"popsize": 10}}, ["body", "ga", "popsize"], ["population_size"]),
-    ("bad backprop value", {**XOR, "backprop": {"learning_rate": -1}}, ["body", "backprop", "learning_rate"], ["1e-06"]),
+    ("bad backprop value", {**XOR, "backprop": {"learning_rate": -1}}, ["body", "backprop", "learning_rate"], ["greater than or equal to", "got -1"]),
     ("bad optimizer", {**XOR, "backprop": {"optimizer": "lbfgs"}}, ["body", "backprop", "optimizer"], ["adam"]),
     ("parents over population", {**XOR, "ga": {"population_size": 10, "num_parents_mating": 20}}, ["body", "ga", "num_parents_mating"], ["population_size"]),
+    ("parents over the task's population", {"task": "sine", "seeds": 1, "ga": {"population_size": 30}}, ["body", "ga", "num_parents_mating"], ["(40)", "(30)"]),
+    ("backprop settings on a car task", {"task": "car-oval", "seeds": 1, "backprop": {"learning_rate": 0.1}}, ["body", "backprop"], ["ppo"]),
+    ("settings of a method not in methods", {**XOR, "methods": ["ga"], "cmaes": {"sigma0": 1.0}}, ["body", "cmaes"], ["add 'cmaes' to methods"]),
+    ("unknown cmaes setting", {**XOR, "cmaes": {"sigma": 1.0}}, ["body", "cmaes", "sigma"], ["did you mean 'sigma0'"]),
+    ("one-sample PPO minibatches", {"task": "car-oval", "seeds": 1, "ppo": {"num_envs": 2, "num_steps": 4, "num_minibatches": 8}}, ["body", "ppo", "num_minibatches"], ["at least 2 samples"]),
     ("options for a task without options", {**XOR, "task_options": {"track": "oval"}}, ["body", "task_options"], ["no options"]),
 ]
 
@@ -87,7 +92,7 @@ def test_unknown_ids_are_404(service, method, path):
 def test_tasks_health_and_openapi(service):
     tasks = {task["name"]: task for task in service.client.get("/tasks").json()}
     assert tasks["xor"]["input_size"] == 2 and tasks["xor"]["higher_is_better"] is False
-    assert {s["name"] for s in tasks["xor"]["settings"]["ga"]} >= {"population_size", "mutation_probability"}
+    assert {s["name"] for s in tasks["xor"]["settings"]["ga"]["settings"]} >= {"population_size", "mutation_probability"}
     health = service.client.get("/health").json()
     assert health == {"status": "ok", "database": "ok", "broker": "ok", "mode": service.mode}
     schema = service.client.get("/openapi.json").json()
@@ -96,7 +101,13 @@ def test_tasks_health_and_openapi(service):
 
 
 def test_the_api_imports_neither_torch_nor_pygad():
-    code = "import sys, arena.service.api, arena.workers.jobs; print(sorted({'torch', 'pygad'} & set(sys.modules)))"
+    # Everything the API process loads, including validating a car job with a user track and listing tasks.
+    code = (
+        "import sys, arena, arena.service.api, arena.workers.send, arena.methods; "
+        "from fastapi.testclient import TestClient; "
+        "from arena.runspec import resolve; resolve('car-oval', 'backprop', task_options={'track': 'hard'}); "
+        "print(sorted({'torch', 'pygad', 'cma', 'gymnasium'} & set(sys.modules)))"
+    )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
 
@@ -124,3 +135,27 @@ def test_trajectory_png_of_a_car_run(service):
     response = service.client.get(f"/runs/{run_id}/trajectory.png", timeout=120)
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"\x89PNG")
+
+
+def test_more_parents_than_the_model_default_population_is_fine_where_the_task_has_more(service):
+    # sine's GA population is 100: 60 parents are valid there, though above GASettings' own default of 50.
+    response = service.client.post("/jobs", json={"task": "sine", "seeds": 1, "methods": ["ga"], "budget": {"evaluations": 1000}, "ga": {"num_parents_mating": 60}})
+    assert response.status_code == 202, response.text
+    run = service.client.get(f"/runs/{response.json()['run_ids'][0]}").json()
+    assert run["spec"]["settings"]["num_parents_mating"] == 60 and run["spec"]["settings"]["population_size"] == 100
+
+
+def test_openapi_documents_every_setting_of_every_method(service):
+    from arena.methods import ALGORITHMS
+
+    schemas = service.client.get("/openapi.json").json()["components"]["schemas"]
+    job = schemas["JobCreate"]["properties"]
+    for name, module in ALGORITHMS.items():
+        assert name in job
+        documented = schemas[module.Settings.__name__]["properties"]
+        assert set(documented) == set(module.Settings.model_fields)
+        for field in documented.values():
+            nullable = any(option.get("type") == "null" for option in field.get("anyOf", []))
+            assert ("default" in field or nullable) and field.get("description")  # FastAPI leaves out a null default
+    assert schemas["GASettings"]["properties"]["population_size"]["maximum"] == 10_000
+    assert schemas["CMAESSettings"]["properties"]["sigma0"]["default"] == 0.5

@@ -19,27 +19,28 @@ XOR_JOB = {"task": "xor", "seeds": 3, "budget": {"evaluations": 200_000, "second
 
 def test_a_job_runs_to_completion(service):
     created = service.submit(XOR_JOB)
-    assert len(created["run_ids"]) == 6 and created["status"] == "queued"
-    job = service.wait_job(created["job_id"], timeout=60)
+    assert len(created["run_ids"]) == 9 and created["status"] == "queued"
+    job = service.wait_job(created["job_id"], timeout=90)
     assert job["status"] == "succeeded", job
-    assert job["run_counts"] == {"succeeded": 6}
-    assert {(r["method"], r["seed"]) for r in job["runs"]} == {(m, s) for m in ("backprop", "ga") for s in range(3)}
+    assert job["run_counts"] == {"succeeded": 9}
+    assert {(r["method"], r["seed"]) for r in job["runs"]} == {(m, s) for m in ("backprop", "ga", "cmaes") for s in range(3)}
+    assert all(r["cpu_seconds"] is not None and r["cpu_seconds"] > 0 for r in job["runs"])
 
     run = service.client.get(f"/runs/{created['run_ids'][0]}").json()
     assert run["attempts"] == 1 and run["stopped"] in ("solved", "budget") and run["evaluations"] > 0
-    assert run["settings"]["budget"] == {"evaluations": 200_000, "seconds": 30.0, "stop_on_solve": True}
-    assert {"torch", "pygad", "numpy", "arena"} <= set(run["library_versions"])
+    assert run["spec"]["budget"] == {"evaluations": 200_000, "seconds": 30.0, "stop_on_solve": True}
+    assert {"torch", "pygad", "cma", "numpy", "arena"} <= set(run["library_versions"])
     assert run["curve"] and run["curve"][-1]["evaluations"] == run["evaluations"]
     weights = service.client.get(f"/runs/{run['id']}/weights").json()
     assert len(weights["weights"]) == 17  # 2-4-1: (2*4 + 4) + (4*1 + 1)
     assert service.client.get(f"/runs/{run['id']}/trajectory.png").status_code == 404  # not a car run
 
     comparison = service.client.get(f"/jobs/{created['job_id']}/comparison").json()
-    assert set(comparison["methods"]) == {"backprop", "ga"}
+    assert set(comparison["methods"]) == {"backprop", "ga", "cmaes"}
     assert all(stats["runs"] == 3 for stats in comparison["methods"].values())
     assert comparison["head_to_head"][0]["seeds"] == 3
     board = service.client.get("/leaderboard", params={"task": "xor"}).json()
-    assert {entry["method"] for entry in board["entries"]} == {"backprop", "ga"}
+    assert {entry["method"] for entry in board["entries"]} == {"backprop", "ga", "cmaes"}
 
     listing = service.client.get("/jobs", params={"task": "xor", "status": "succeeded"}).json()
     assert created["job_id"] in [j["id"] for j in listing["jobs"]]
@@ -61,7 +62,7 @@ def test_a_cancelled_job_stops_its_runs(service):
     assert response.status_code == 200 and response.json()["cancel_requested"] is True
     job = service.wait_job(job_id, timeout=20)
     stopped_after = time.monotonic() - started
-    assert job["status"] == "cancelled" and job["run_counts"] == {"cancelled": 6}
+    assert job["status"] == "cancelled" and job["run_counts"] == {"cancelled": 9}
     interrupted = [r for r in job["runs"] if r["evaluations"] is not None]
     assert interrupted, "a running run should have stopped with a partial result"
     for run in interrupted:

@@ -45,7 +45,7 @@ def test_claim_is_exclusive_and_record_is_idempotent(migrated_database):
     url = migrated_database
     job_id, run_ids = make_job(url, seeds=(0,), methods=("ga",))
     first = claim(url, run_ids[0])
-    assert first is not None and first.attempt == 1 and first.seed == 0 and first.settings["method"] == "ga"
+    assert first is not None and first.attempt == 1 and first.seed == 0 and first.spec["method"] == "ga"
     assert claim(url, run_ids[0]) is None  # a duplicate message claims nothing
     assert job_status(url, job_id) == "running"
 

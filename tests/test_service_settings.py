@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from arena.service.settings import Settings, get_settings, reset_settings
-from arena.workers.celery_app import broker_transport_options
+from arena.workers.app import broker_transport_options
 
 
 def test_embedded_defaults_live_in_the_data_dir(tmp_path, monkeypatch):

@@ -81,6 +81,6 @@ def test_unknown_task_names_valid_choices():
 
 def test_architecture_must_fit_task():
     with pytest.raises(ArenaError, match="needs input_size 2 and output_size 1"):
-        resolve("xor", "ga", architecture=Architecture(3, (4,), 1, "tanh", "sigmoid").to_dict())
+        resolve("xor", "ga", architecture=Architecture(3, (4,), 1, "tanh", "sigmoid").model_dump())
     with pytest.raises(ArenaError, match="no options"):
         make_task("xor", {"track": "oval"})

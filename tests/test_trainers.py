@@ -5,20 +5,19 @@ import pytest
 
 from arena.contract import Budget
 from arena.errors import ArenaError
-from arena.methods import GAConfig, make_config
+from arena.methods import cmaes, ga, make_settings
 from arena.models import Architecture
 from arena.runspec import resolve
 from arena.tasks.base import TaskInfo
-from arena.workers import ga
-from arena.workers.runner import execute
+from arena.runner import execute
 
-METHODS = ["backprop", "ga"]
+METHODS = ["backprop", "ga", "cmaes"]
 CONTRACT_FIELDS = {"score", "solved", "evaluations_to_solve", "seconds_to_solve", "evaluations", "seconds", "curve", "weights"}
 
 
 def without_time(result):
     data = result.to_dict()
-    for key in ("seconds", "seconds_to_solve"):
+    for key in ("seconds", "seconds_to_solve", "cpu_seconds", "cpu_seconds_to_solve"):
         data.pop(key)
     data["curve"] = [{k: v for k, v in p.items() if k != "seconds"} for p in data["curve"]]
     return data
@@ -117,16 +116,16 @@ def test_vectorised_crossover_takes_genes_from_the_two_parents():
     rng = np.random.default_rng(0)
     parents = np.stack([np.zeros(10), np.ones(10), np.full(10, 2.0)])
     for kind in ("uniform", "single_point", "two_points"):
-        config = GAConfig(crossover_type=kind, crossover_probability=1.0)
+        config = ga.GASettings(crossover_type=kind, crossover_probability=1.0)
         children = ga.vectorised_crossover(config, rng)(parents, (6, 10), None)
         for k, child in enumerate(children):
             assert set(child) <= {parents[k % 3][0], parents[(k + 1) % 3][0]}
-    config = GAConfig(crossover_type="uniform", crossover_probability=0.0)
+    config = ga.GASettings(crossover_type="uniform", crossover_probability=0.0)
     assert np.array_equal(ga.vectorised_crossover(config, rng)(parents, (3, 10), None), parents)
 
 
 def test_vectorised_mutation_rate():
-    config = GAConfig(mutation_probability=0.1, mutation_range=0.5, mutation_type="random")
+    config = ga.GASettings(mutation_probability=0.1, mutation_range=0.5, mutation_type="random")
     offspring = np.zeros((200, 100))
     mutated = ga.vectorised_mutation(config, np.random.default_rng(0))(offspring.copy(), None)
     changed = mutated != 0
@@ -156,7 +155,7 @@ class NoisyTask:
 
 def test_noisy_fitness_rescores_survivors_on_the_generations_episodes():
     task = NoisyTask()
-    config = make_config("ga", overrides={"population_size": 10, "num_parents_mating": 4, "keep_elitism": 3})
+    config = make_settings("ga", "control", overrides={"population_size": 10, "num_parents_mating": 4, "keep_elitism": 3})
     result = ga.train(task, task.info.default_architecture, config, Budget(evaluations=200, stop_on_solve=False), 0)
     by_seed = {}
     for seed, count in task.calls:
@@ -175,7 +174,7 @@ def test_bad_settings_are_refused_with_the_field():
         (dict(budget={"evaluations": 0}), "evaluations"),
         (dict(budget={"seconds": float("nan")}), "seconds"),
         (dict(budget={}), "budget"),
-        (dict(budget={"steps": 3}), "budget"),
+        (dict(budget={"steps": 3}), "steps"),
     ]
     for kwargs, field in cases:
         with pytest.raises(ArenaError) as error:
@@ -183,6 +182,45 @@ def test_bad_settings_are_refused_with_the_field():
         assert error.value.field == field, (kwargs, error.value)
     with pytest.raises(ArenaError) as error:
         resolve("xor", "backprop", settings={"optimizer": "adamw"})
-    assert error.value.field == "optimizer" and "adam, sgd, rmsprop" in str(error.value)
-    with pytest.raises(ArenaError, match="valid methods: backprop, ga"):
+    assert error.value.field == "optimizer" and "'adam', 'sgd' or 'rmsprop'" in str(error.value)
+    assert "did you mean 'adam'?" in str(error.value)
+    with pytest.raises(ArenaError, match="valid methods: backprop, ga, cmaes"):
         resolve("xor", "es")
+
+
+class CountingTask(NoisyTask):
+    """NoisyTask's shape, deterministic fitness: records each fitness call's population size."""
+
+    def fitness(self, population_forward, episode_seed=0):
+        out = population_forward(np.ones((1, 1), dtype=np.float32))[:, 0, 0]
+        self.calls.append((episode_seed, len(out)))
+        return -np.abs(out - 1.0), len(out)
+
+
+def test_cmaes_scores_each_generation_in_one_stacked_call_and_counts_it():
+    task = CountingTask()
+    settings = make_settings("cmaes", "control", overrides={"population_size": 8, "ipop_restarts": False})
+    result = cmaes.train(task, task.info.default_architecture, settings, Budget(evaluations=80, stop_on_solve=False), 0)
+    assert [count for _, count in task.calls] == [8] * 10  # one call per generation, the whole population
+    assert len({seed for seed, _ in task.calls}) == 10  # a fresh set of episodes each generation
+    assert result.evaluations == 80 and result.metrics["generations"] == 10
+
+
+def test_cmaes_ipop_doubles_the_population_after_convergence():
+    # A 2-parameter network converges in a few generations on a fitness that is exactly reachable.
+    spec = resolve("xor", "cmaes", budget={"evaluations": 400_000, "stop_on_solve": False}, settings={"population_size": 6})
+    result = execute(spec, 0)
+    assert result.metrics["restarts"] >= 1
+    assert result.metrics["final_population_size"] == 6 * 2 ** result.metrics["restarts"]
+    no_restarts = execute(resolve("xor", "cmaes", budget={"evaluations": 400_000, "stop_on_solve": False},
+                                  settings={"population_size": 6, "ipop_restarts": False}), 0)
+    assert no_restarts.metrics["restarts"] == 0 and no_restarts.evaluations < 400_000
+
+
+def test_cmaes_covariance_choice():
+    small = execute(resolve("xor", "cmaes", budget={"evaluations": 5_000}), 0)
+    assert small.metrics["diagonal"] is False  # 17 parameters: full covariance under "auto"
+    diagonal = execute(resolve("xor", "cmaes", budget={"evaluations": 5_000}, settings={"covariance": "diagonal"}), 0)
+    assert diagonal.metrics["diagonal"] is True
+    wide = resolve("sine", "cmaes", budget={"evaluations": 10_000}, architecture={"input_size": 1, "hidden_sizes": [400], "output_size": 1})
+    assert execute(wide, 0).metrics["diagonal"] is True  # 1,201 parameters: sep-CMA-ES under "auto"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydantic import ValidationError
+
 from arena.errors import ArenaError
 
 
@@ -26,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from arena.cli import client, demo, local, train
 
-    parser = Parser(prog="arena", description="Neuroevolution (GA) against gradient descent (backprop) on the same network, task and budget.")
+    parser = Parser(prog="arena", description="Neuroevolution (GA, CMA-ES) against gradient descent (backprop) on the same network, task and budget.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     train.register(commands)
     local.register(commands)
@@ -42,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args) or 0
     except ArenaError as error:
         print(f"arena: {error.message}", file=sys.stderr)
+        return 2
+    except ValidationError as error:  # a model built directly from options; resolve() words its own errors
+        from arena.validation import describe
+
+        print(f"arena: {describe(error.errors()[0])}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("arena: interrupted", file=sys.stderr)

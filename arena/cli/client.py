@@ -7,15 +7,16 @@ cause (service unreachable, a refused job, an unknown id) is one line on stderr 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 import time
 
 from arena.cli import UsageError, first_line
+from arena.cli.train import add_budget_options
 from arena.errors import ArenaError
-from arena.methods import METHODS, parse_value
+from arena.methods import ALGORITHMS, METHODS, get_method, parse_value
+from arena.validation import did_you_mean
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINISHED = ("succeeded", "failed", "cancelled")  # run and job states that will not change again
@@ -36,9 +37,7 @@ def register(commands) -> None:
     seeds = submit.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=None, help="number of seeds (seeds 0..N-1; default: the service's)")
     seeds.add_argument("--seed-list", default=None, help="explicit seeds, comma-separated: 1,2,3")
-    submit.add_argument("--evaluations", type=int, default=None, help="evaluation budget per run (default: the task's)")
-    submit.add_argument("--seconds", type=float, default=None, help="time budget per run in seconds (default: the task's)")
-    submit.add_argument("--no-stop-on-solve", action="store_true", help="use the whole budget even once solved")
+    add_budget_options(submit)
     submit.add_argument("--set", dest="settings", action="append", default=[], metavar="METHOD.KEY=VALUE", help="a method setting, repeatable")
     submit.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated: 8,8 (default: the task's)")
     submit.add_argument("--track", default=None, metavar="NAME|FILE.json", help="car tasks: a built-in track or a JSON file {\"points\": [[x, y], ...], \"width\": w}")
@@ -135,6 +134,7 @@ def build_job(args) -> dict:
     The same validation (arena.runspec.resolve) runs in the API; doing it here too gives the same
     message before any network round trip, and works while the service is down.
     """
+    from arena.cli.train import budget_from_args, load_track
     from arena.runspec import check_seed, resolve
     from arena.tasks import task_info
 
@@ -142,13 +142,17 @@ def build_job(args) -> dict:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise UsageError("--methods needs at least one method")
+    for method in methods:
+        get_method(method)
+    # --set METHOD.KEY=VALUE: the method's settings on this task (backprop.* are PPO's on car tasks);
+    # an algorithm's name (ppo.*) works too. The body keys them by algorithm, as the API does.
     settings: dict[str, dict] = {}
     for item in args.settings:
-        method, key, value = _parse_setting(item)
-        settings.setdefault(method, {})[key] = value
-    for method in settings:
+        prefix, key, value = _parse_setting(item)
+        method = prefix if prefix in METHODS else next(m for m in METHODS.values() if prefix in (m.supervised.NAME, m.control.NAME)).name
         if method not in methods:
-            raise UsageError(f"--set {method}.…: {method} is not among --methods {','.join(methods)}")
+            raise UsageError(f"--set {item!r}: {method} is not among --methods {','.join(methods)}")
+        settings.setdefault(method, {})[key] = value
 
     body: dict = {"task": info.name, "methods": methods}
     if args.seed_list is not None:
@@ -163,23 +167,15 @@ def build_job(args) -> dict:
         if args.seeds < 1:
             raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
         body["seeds"] = args.seeds
-    if args.evaluations is not None or args.seconds is not None or args.no_stop_on_solve:
-        default = info.default_budget
-        explicit_limit = args.evaluations is not None or args.seconds is not None
-        body["budget"] = {
-            # Giving one limit replaces the task's default budget; --no-stop-on-solve alone keeps its limits.
-            "evaluations": args.evaluations if explicit_limit else default.evaluations,
-            "seconds": args.seconds if explicit_limit else default.seconds,
-            "stop_on_solve": not args.no_stop_on_solve,
-        }
+    budget = budget_from_args(args, info.default_budget)
+    if budget is not None:
+        body["budget"] = budget
     if args.hidden is not None:
-        body["architecture"] = info.default_architecture.with_hidden(args.hidden).to_dict()
+        body["architecture"] = info.default_architecture.with_hidden(args.hidden).model_dump(mode="json")
     if args.track is not None:
-        from arena.cli.train import load_track  # the same NAME|FILE.json rule as `arena train --track`
-
         body["task_options"] = load_track(args.track)
     for method, values in settings.items():
-        body[method] = values
+        body[METHODS[method].algorithm(info.kind).NAME] = values
     for method in methods:
         resolve(info.name, method, body.get("budget"), settings.get(method), body.get("architecture"), body.get("task_options"))
     return body
@@ -187,12 +183,12 @@ def build_job(args) -> dict:
 
 def _parse_setting(item: str) -> tuple[str, str, object]:
     name, equals, text = item.partition("=")
-    method, dot, key = name.strip().partition(".")
+    prefix, dot, key = name.strip().partition(".")
     if not equals or not dot or not key or not text.strip():
         raise UsageError(f"--set wants METHOD.KEY=VALUE (e.g. ga.population_size=100), got {item!r}")
-    if method not in METHODS:
-        raise UsageError(f"--set {item!r}: unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    return method, key.strip(), parse_value(text.strip())
+    if prefix not in METHODS and prefix not in ALGORITHMS:
+        raise UsageError(f"--set {item!r}: unknown method {prefix!r}{did_you_mean(prefix, METHODS)}; valid methods: {', '.join(METHODS)}")
+    return prefix, key.strip(), parse_value(text.strip())
 
 
 def submit_command(args) -> int:
@@ -257,7 +253,7 @@ def job_budget(job: dict) -> dict:
     try:
         from arena.tasks import task_info
 
-        return task_info(job.get("task")).default_budget.to_dict()
+        return task_info(job.get("task")).default_budget.model_dump()
     except ArenaError:  # a task this client does not know (a newer server): no bar, only counts
         return {}
 
@@ -448,12 +444,12 @@ def describe_configuration(entry: dict, task: str) -> str:
 def _non_default_settings(entry: dict, task: str) -> dict:
     settings = entry.get("settings") or {}
     try:
-        from arena.methods import make_config
+        from arena.methods import make_settings
         from arena.tasks import task_info
 
         info = task_info(task)
-        defaults = dataclasses.asdict(make_config(entry["method"], info.kind, info.method_defaults.get(entry["method"])))
+        algorithm = METHODS[entry["method"]].algorithm(info.kind).NAME
+        defaults = make_settings(entry["method"], info.kind, info.method_defaults.get(algorithm)).model_dump(mode="json")
     except (ArenaError, KeyError):
         return {}
     return {key: value for key, value in settings.items() if key in defaults and defaults[key] != value}
-

@@ -13,7 +13,7 @@ from arena.methods import METHODS
 def register(commands) -> None:
     demo = commands.add_parser(
         "demo",
-        help="compare both methods on every small task and print the leaderboards (starts the service if needed)",
+        help="compare every method on every small task and print the leaderboards (starts the service if needed)",
         description="Uses the service at --url if it answers; otherwise starts the embedded one (like `arena up`), "
         "and stops it at the end.",
     )

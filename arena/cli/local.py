@@ -15,7 +15,7 @@ from arena.cli import UsageError, first_line
 from arena.errors import ArenaError
 from arena.methods import METHODS
 
-QUEUES = METHODS  # one Celery queue per method: "backprop" and "ga"
+QUEUES = tuple(METHODS)  # one Celery queue per method: backprop, ga, cmaes
 
 
 def register(commands) -> None:
@@ -103,7 +103,7 @@ def api_command(args) -> int:
 def worker_command(args) -> int:
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
-    from arena.workers.celery_app import app
+    from arena.workers.app import app
 
     # By default a node name unique per process: several workers of one queue may share a host (`arena up`
     # twice, say), and Celery warns and misroutes control messages on duplicates. In a container the host

@@ -8,7 +8,7 @@ import time
 
 from arena.cli import UsageError
 from arena.contract import Budget
-from arena.methods import METHODS, config_class, describe_settings, parse_value
+from arena.methods import ALGORITHMS, METHODS, describe_settings, label, parse_value
 from arena.runspec import check_seed, resolve
 from arena.tasks import TASKS, task_info
 
@@ -49,20 +49,22 @@ def add_architecture_options(parser) -> None:
     parser.add_argument("--output-activation", help="identity, sigmoid or tanh")
 
 
-def budget_from_args(args, default: Budget) -> Budget | None:
+def budget_from_args(args, default: Budget) -> dict | None:
+    """Giving one limit replaces the task's default budget; --no-stop-on-solve alone keeps its limits."""
     if args.evaluations is None and args.seconds is None and not args.no_stop_on_solve:
         return None
-    return Budget(
-        evaluations=args.evaluations if (args.evaluations is not None or args.seconds is not None) else default.evaluations,
-        seconds=args.seconds if (args.evaluations is not None or args.seconds is not None) else default.seconds,
-        stop_on_solve=not args.no_stop_on_solve,
-    )
+    explicit = args.evaluations is not None or args.seconds is not None
+    return {
+        "evaluations": args.evaluations if explicit else default.evaluations,
+        "seconds": args.seconds if explicit else default.seconds,
+        "stop_on_solve": not args.no_stop_on_solve,
+    }
 
 
 def architecture_from_args(args, default) -> dict | None:
     if args.hidden is None and args.hidden_activation is None and args.output_activation is None:
         return None
-    arch = default.to_dict()
+    arch = default.model_dump(mode="json")
     if args.hidden is not None:
         arch["hidden_sizes"] = list(default.with_hidden(args.hidden).hidden_sizes)
     if args.hidden_activation is not None:
@@ -104,10 +106,14 @@ def list_tasks(args) -> int:
     for row in rows:
         print(f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]:<{width[2]}}  {row[3]}")
     if args.settings:
-        for method, kind in (("backprop", "supervised"), ("backprop", "control"), ("ga", "supervised")):
-            cls = config_class(method, kind)
-            print(f"\n{method} settings ({'car tasks' if kind == 'control' else 'GA' if method == 'ga' else 'supervised tasks'}):")
-            for row in describe_settings(cls):
+        for name, module in ALGORITHMS.items():
+            runs_it = [
+                f"{m.name} on every task" if m.supervised is m.control else f"{m.name} on {kind} tasks"
+                for m in METHODS.values() for kind in ("supervised", "control") if m.algorithm(kind) is module
+            ]
+            runs_it = list(dict.fromkeys(runs_it))
+            print(f"\n{name} settings ({', '.join(runs_it)}; tasks may tune the defaults: `arena tasks --json`):")
+            for row in describe_settings(module):
                 allowed = ", ".join(map(str, row["choices"])) if "choices" in row else f"{row['range'][0]:g} .. {row['range'][1]:g}"
                 print(f"  {row['name']:<22} default {row['default']!s:<12} [{allowed}]  {row['help']}")
     return 0
@@ -147,7 +153,7 @@ def train_command(args) -> int:
     check_seed(args.seed)
     if args.plot and info.kind != "control":
         raise UsageError("--plot draws car trajectories; it needs a car task")
-    from arena.workers.runner import execute  # torch is imported only once the input is valid
+    from arena.runner import execute  # torch is imported only once the input is valid
 
     live = LiveProgress(enabled=not args.json and sys.stderr.isatty())
     try:
@@ -162,12 +168,12 @@ def train_command(args) -> int:
         print(json.dumps({**spec.to_dict(), "seed": args.seed, **result.to_dict(weights=args.weights)}, indent=2))
         return 0
     direction = "higher" if info.higher_is_better else "lower"
-    print(f"{spec.method} on {spec.task} (seed {args.seed}), network {spec.architecture.describe()} ({spec.architecture.num_parameters} parameters)")
+    print(f"{label(spec.method, spec.algorithm)} on {spec.task} (seed {args.seed}), network {spec.architecture.describe()} ({spec.architecture.num_parameters} parameters)")
     print(f"  solved:       {'yes' if result.solved else 'no'} ({info.solved_rule})")
     print(f"  score:        {result.score:.6g} {info.score_name} ({direction} is better)")
     if result.solved and result.evaluations_to_solve is not None:
         print(f"  to solve:     {result.evaluations_to_solve:,} evaluations, {result.seconds_to_solve:.3f} s")
-    print(f"  spent:        {result.evaluations:,} evaluations, {result.seconds:.3f} s (stopped: {result.stopped})")
+    print(f"  spent:        {result.evaluations:,} evaluations, {result.seconds:.3f} s, {result.cpu_seconds:.3f} CPU s (stopped: {result.stopped})")
     for key, value in result.metrics.items():
         print(f"  {key + ':':<13} {value:.6g}" if isinstance(value, float) else f"  {key + ':':<13} {value}")
     if args.plot:

@@ -1,52 +1,41 @@
-"""The architecture both methods train, as plain data (no torch: the HTTP layer validates it too)."""
+"""The architecture every method trains, as plain data (no torch: the HTTP layer validates it too)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from arena.errors import ArenaError
+from arena.validation import Model
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "softsign")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh")
+INIT_SCHEMES = ("default", "normal", "uniform", "xavier")  # initial weights, shared by every method
 MAX_LAYER_SIZE = 1024
 MAX_HIDDEN_LAYERS = 8
 
+LayerSize = Annotated[int, Field(ge=1, le=MAX_LAYER_SIZE)]
 
-@dataclass(frozen=True)
-class Architecture:
+
+class Architecture(Model):
     """A feed-forward network: input -> hidden layers -> output.
 
     The flat parameter layout is that of `torch.nn.utils.parameters_to_vector` on the module built
     from it: for each layer in order, its weight (out x in, row-major) then its bias.
     """
 
-    input_size: int
-    hidden_sizes: tuple[int, ...]
-    output_size: int
-    hidden_activation: str = "tanh"
-    output_activation: str = "identity"
+    input_size: LayerSize = Field(description="inputs; must match the task")
+    # strict=False on the container only: a JSON or Python list becomes a tuple; the sizes stay strict.
+    hidden_sizes: tuple[LayerSize, ...] = Field(max_length=MAX_HIDDEN_LAYERS, strict=False, description="hidden layer sizes, in order")
+    output_size: LayerSize = Field(description="outputs; must match the task")
+    hidden_activation: Literal[HIDDEN_ACTIVATIONS] = "tanh"
+    output_activation: Literal[OUTPUT_ACTIVATIONS] = "identity"
 
-    def __post_init__(self):
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        for name in ("input_size", "output_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_LAYER_SIZE:
-                raise ArenaError(f"{name} must be an integer from 1 to {MAX_LAYER_SIZE}, got {value!r}", name)
-        if len(self.hidden_sizes) > MAX_HIDDEN_LAYERS:
-            raise ArenaError(f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(self.hidden_sizes)}", "hidden_sizes")
-        for size in self.hidden_sizes:
-            if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_LAYER_SIZE:
-                raise ArenaError(f"hidden sizes must be integers from 1 to {MAX_LAYER_SIZE}, got {size!r}", "hidden_sizes")
-        if self.hidden_activation not in HIDDEN_ACTIVATIONS:
-            raise ArenaError(
-                f"unknown hidden_activation {self.hidden_activation!r}; choose one of {', '.join(HIDDEN_ACTIVATIONS)}",
-                "hidden_activation",
-            )
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ArenaError(
-                f"unknown output_activation {self.output_activation!r}; choose one of {', '.join(OUTPUT_ACTIVATIONS)}",
-                "output_activation",
-            )
+    def __init__(self, *args, **kwargs):
+        # Positional arguments too, for brevity in code: Architecture(2, (4,), 1, "tanh", "sigmoid").
+        kwargs.update(zip(("input_size", "hidden_sizes", "output_size", "hidden_activation", "output_activation"), args))
+        super().__init__(**kwargs)
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
@@ -61,31 +50,12 @@ class Architecture:
         """`2-4-1 tanh/sigmoid`."""
         return "-".join(map(str, self.layer_sizes)) + f" {self.hidden_activation}/{self.output_activation}"
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["hidden_sizes"] = list(self.hidden_sizes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Architecture":
-        if not isinstance(data, dict):
-            raise ArenaError("architecture must be an object", "architecture")
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise ArenaError(f"unknown architecture field(s) {sorted(unknown)}; valid: {sorted(known)}", "architecture")
-        missing = {"input_size", "hidden_sizes", "output_size"} - set(data)
-        if missing:
-            raise ArenaError(f"architecture is missing {sorted(missing)}", "architecture")
-        hidden = data["hidden_sizes"]
-        if not isinstance(hidden, (list, tuple)):
-            raise ArenaError("hidden_sizes must be a list of integers", "hidden_sizes")
-        return cls(**{**data, "hidden_sizes": tuple(hidden)})
-
     def with_hidden(self, spec: str) -> "Architecture":
         """`"8,8"` -> the same architecture with hidden layers 8 and 8 (CLI convenience); "" for none."""
         try:
             sizes = tuple(int(s) for s in spec.split(",") if s.strip())
         except ValueError:
             raise ArenaError(f"hidden sizes must be comma-separated integers, got {spec!r}", "hidden_sizes") from None
-        return Architecture(self.input_size, sizes, self.output_size, self.hidden_activation, self.output_activation)
+        from arena.validation import check
+
+        return check(Architecture, {**self.model_dump(), "hidden_sizes": sizes}, ("architecture",))

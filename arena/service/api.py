@@ -1,5 +1,6 @@
 """The HTTP API. Routes are thin: validation lives in schemas, database access in queries,
-statistics in stats, sending in arena.workers.jobs. This process never imports torch or PyGAD.
+statistics in stats, sending in arena.workers.send. This process never imports torch, PyGAD, pycma
+or gymnasium.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from contextlib import asynccontextmanager
 from typing import Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from arena import __version__
 from arena.errors import ArenaError
-from arena.methods import METHODS, config_class, describe_settings
+from arena.methods import METHODS, describe_settings
 from arena.service import queries, schemas, stats
 from arena.service.db import get_engine, run_migrations, session_scope
 from arena.service.settings import Settings, get_settings
@@ -61,7 +63,7 @@ router = APIRouter()
 @router.post("/jobs", status_code=202, response_model=schemas.JobCreated, tags=["jobs"])
 def submit_job(body: schemas.JobCreate, settings: Settings = Depends(settings_dependency)):
     """Store a job and its runs, then queue one message per run. Nothing is stored on a 422."""
-    from arena.workers.jobs import send_runs
+    from arena.workers.send import send_runs
 
     seeds, specs = body.resolve(settings)
     with session_scope() as session:
@@ -72,7 +74,7 @@ def submit_job(body: schemas.JobCreate, settings: Settings = Depends(settings_de
             run_ids=[run.id for run in job.runs],
             runs=[schemas.RunRef.model_validate(run) for run in job.runs],
         )
-        to_send = [(run.id, run.method, run.settings["budget"].get("seconds")) for run in job.runs]
+        to_send = [(run.id, run.method, run.spec["budget"].get("seconds")) for run in job.runs]
     send_runs(to_send)  # after the commit, so a worker always finds the run it is sent
     return created
 
@@ -152,7 +154,7 @@ def get_run_weights(run_id: int, session: Session = Depends(database)):
     output = queries.get_run_output(session, run_id)
     if output is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} has no weights ({run.status})")
-    return schemas.RunWeights(run_id=run_id, architecture=run.settings["architecture"], weights=output.weights)
+    return schemas.RunWeights(run_id=run_id, architecture=run.spec["architecture"], weights=output.weights)
 
 
 @router.get("/runs/{run_id}/trajectory.png", tags=["runs"], response_class=Response,
@@ -168,7 +170,7 @@ def get_run_trajectory(run_id: int, session: Session = Depends(database)):
         raise HTTPException(status_code=404, detail=f"run {run_id} has no weights yet ({run.status})")
     png = _trajectory_cache.get(run_id)
     if png is None:
-        png = render_trajectory(run.task, output.weights, run.settings["architecture"], run.settings.get("task_options") or None)
+        png = render_trajectory(run.task, output.weights, run.spec["architecture"], run.spec.get("task_options") or None)
         _trajectory_cache[run_id] = png
         while len(_trajectory_cache) > TRAJECTORY_CACHE_SIZE:
             _trajectory_cache.pop(next(iter(_trajectory_cache)))
@@ -203,12 +205,21 @@ def render_trajectory(task: str, weights: list, architecture: dict, task_options
 
 @router.get("/tasks", tags=["tasks"])
 def list_tasks() -> list[dict]:
-    """Every task, with its defaults, and each method's settings (default, choices or range)."""
+    """Every task, with its defaults, and each method's settings (default, choices or range).
+
+    `settings` is keyed by method; each names the algorithm it runs on this task (backprop runs ppo on
+    car tasks) and lists that algorithm's settings, with this task's tuned defaults.
+    """
     listing = []
     for info in TASKS.values():
         entry = info.public()
         entry["method_defaults"] = info.method_defaults
-        entry["settings"] = {method: describe_settings(config_class(method, info.kind)) for method in METHODS}
+        entry["settings"] = {}
+        for name, method in METHODS.items():
+            algorithm = method.algorithm(info.kind)
+            tuned = info.method_defaults.get(algorithm.NAME, {})
+            rows = [{**row, "default": tuned.get(row["name"], row["default"])} for row in describe_settings(algorithm)]
+            entry["settings"][name] = {"algorithm": algorithm.NAME, "settings": rows}
         listing.append(entry)
     return listing
 
@@ -245,7 +256,7 @@ def health(response: Response, settings: Settings = Depends(settings_dependency)
     except Exception as error:
         database_state = f"unreachable: {type(error).__name__}"
     try:
-        from arena.workers.celery_app import app as celery
+        from arena.workers.app import app as celery
 
         with celery.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=2)
@@ -276,7 +287,32 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     application.include_router(router)
+    application.add_exception_handler(RequestValidationError, validation_error)
     return application
+
+
+async def validation_error(request, error: RequestValidationError):
+    """FastAPI's 422 body, with pydantic's "Extra inputs are not permitted" said in words: which key is
+    unknown, the closest valid one, and the valid ones."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    from arena.validation import describe
+
+    detail = []
+    for item in error.errors():
+        item = dict(item)
+        location = tuple(item.get("loc", ()))
+        if item.get("type") == "extra_forbidden" and location[:1] == ("body",):
+            item["msg"] = describe({**item, "loc": location[1:]}, schemas.JobCreate)
+        elif item.get("type") == "value_error":
+            item["msg"] = str(item.get("msg", "")).removeprefix("Value error, ")
+        elif "input" in item and location[:1] == ("body",) and not isinstance(item["input"], (dict, list)):
+            item["msg"] = f"{item['msg']}; got {item['input']!r}"
+        if isinstance((item.get("ctx") or {}).get("error"), Exception):  # a model validator's ValueError: not JSON
+            item["ctx"] = {"error": str(item["ctx"]["error"])}
+        detail.append(item)
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
 
 
 app = create_app()

@@ -43,6 +43,8 @@ RESULT_FIELDS = (
     "seconds_to_solve",
     "evaluations",
     "seconds",
+    "cpu_seconds",
+    "cpu_seconds_to_solve",
     "stopped",
     "metrics",
     "extra_parameters",
@@ -67,7 +69,7 @@ def create_job(session: Session, task: str, seeds: list[int], specs: dict[str, d
         digest = settings_hash(spec)
         for seed in seeds:
             job.runs.append(
-                Run(task=task, method=method, seed=seed, settings=spec, settings_hash=digest, status=QUEUED, attempts=0, created_at=now, sent_at=now)
+                Run(task=task, method=method, algorithm=spec.get("algorithm"), seed=seed, spec=spec, settings_hash=digest, status=QUEUED, attempts=0, created_at=now, sent_at=now)
             )
     session.flush()
     return job
@@ -168,7 +170,7 @@ class Claim:
     attempt: int
     method: str
     seed: int
-    settings: dict
+    spec: dict
 
 
 def claim_run(session: Session, run_id: int, worker: str, stale_before: datetime, max_attempts: int) -> Claim | None:
@@ -193,10 +195,10 @@ def claim_run(session: Session, run_id: int, worker: str, stale_before: datetime
     )
     if result.rowcount != 1:
         return None
-    run = session.execute(select(Run.attempts, Run.method, Run.seed, Run.settings).where(Run.id == run_id)).one()
+    run = session.execute(select(Run.attempts, Run.method, Run.seed, Run.spec).where(Run.id == run_id)).one()
     if job.status == QUEUED:
         job.status = RUNNING
-    return Claim(run_id, job_id, run.attempts, run.method, run.seed, run.settings)
+    return Claim(run_id, job_id, run.attempts, run.method, run.seed, run.spec)
 
 
 def heartbeat(session: Session, run_id: int, attempt: int, progress=None) -> tuple[bool, bool]:
@@ -265,13 +267,13 @@ class StaleRun:
 def stale_runs(session: Session, stale_before: datetime, limit: int = 100) -> list[StaleRun]:
     """Running runs whose worker stopped heartbeating."""
     rows = session.execute(
-        select(Run.id, Run.job_id, Run.method, Run.attempts, Run.settings, Job.cancel_requested)
+        select(Run.id, Run.job_id, Run.method, Run.attempts, Run.spec, Job.cancel_requested)
         .join(Job, Job.id == Run.job_id)
         .where(Run.status == RUNNING, Run.heartbeat_at < stale_before)
         .order_by(Run.id)
         .limit(limit)
     )
-    return [StaleRun(r.id, r.job_id, r.method, r.attempts, _budget_seconds(r.settings), bool(r.cancel_requested)) for r in rows]
+    return [StaleRun(r.id, r.job_id, r.method, r.attempts, _budget_seconds(r.spec), bool(r.cancel_requested)) for r in rows]
 
 
 def requeue_stale_run(session: Session, run_id: int, attempt: int, stale_before: datetime) -> bool:
@@ -300,12 +302,12 @@ def lost_queued_runs(session: Session, methods: list[str], sent_before: datetime
     if not methods:
         return []
     rows = session.execute(
-        select(Run.id, Run.method, Run.settings)
+        select(Run.id, Run.method, Run.spec)
         .where(Run.status == QUEUED, Run.method.in_(methods), Run.sent_at < sent_before)
         .order_by(Run.id)
         .limit(limit)
     )
-    return [(r.id, r.method, _budget_seconds(r.settings)) for r in rows]
+    return [(r.id, r.method, _budget_seconds(r.spec)) for r in rows]
 
 
 def mark_resent(session: Session, run_id: int, sent_before: datetime) -> bool:
@@ -384,7 +386,7 @@ def configurations(session: Session, task: str, groups: list[dict]) -> dict[str,
     specs = {}
     for group in groups:
         specs[group["settings_hash"]] = session.scalar(
-            select(Run.settings).where(Run.task == task, Run.method == group["method"], Run.settings_hash == group["settings_hash"]).limit(1)
+            select(Run.spec).where(Run.task == task, Run.method == group["method"], Run.settings_hash == group["settings_hash"]).limit(1)
         )
     return specs
 

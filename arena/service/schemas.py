@@ -1,60 +1,45 @@
 """Request and response models of the HTTP API, and the validation of a submitted job.
 
-Structure and types are checked by pydantic (strict: "5" is not a number); meaning is checked by
-`arena.runspec.resolve` for every method, exactly as the CLI does, and then the service's limits.
-Every refusal is a 422 whose `loc` names the field and whose `msg` names the limit.
+The body is validated by the same pydantic models the CLI and the Python API use (Budget,
+Architecture and each algorithm's settings model, from arena.methods), so /openapi.json documents
+every setting with its default and range, and a 422's `loc` comes from pydantic. What a schema cannot
+say (a task's sizes, settings that depend on the task, the service's own ceilings) is checked by
+`arena.runspec.resolve` and `check_limits`, with the same 422 shape.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer
 
 from arena.contract import Budget
 from arena.errors import ArenaError
-from arena.methods import METHODS, config_class
+from arena.methods import ALGORITHMS, METHODS
 from arena.models.architecture import Architecture
 from arena.runspec import check_seed, resolve
 from arena.service.settings import Settings
 from arena.tasks import task_info
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-Method = Literal["backprop", "ga"]
+MethodName = Literal[tuple(METHODS)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class BudgetIn(Strict):
-    evaluations: int | None = Field(None, description="stop after this many evaluations (forward passes)")
-    seconds: float | None = Field(None, description="stop after this many seconds of training")
-    stop_on_solve: bool = Field(True, description="stop as soon as the task is solved")
-
-
-class ArchitectureIn(Strict):
-    input_size: int
-    hidden_sizes: list[int]
-    output_size: int
-    hidden_activation: str = "tanh"
-    output_activation: str = "identity"
-
-
-class JobCreate(Strict):
+class JobBase(Strict):
     """A job: one run per method and seed, all with the same architecture, budget and seeds."""
 
     task: str = Field(description="a task name from GET /tasks")
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    methods: list[MethodName] = Field(default_factory=lambda: list(METHODS), min_length=1, description="the methods to compare (default: all)")
     seeds: int | list[int] = Field(5, description="a number of seeds (0, 1, ... n-1) or an explicit list")
-    budget: BudgetIn | None = Field(None, description="default: the task's budget")
-    architecture: ArchitectureIn | None = Field(None, description="default: the task's architecture")
-    backprop: dict[str, Any] | None = Field(None, description="backprop (or PPO on control tasks) settings; see GET /tasks")
-    ga: dict[str, Any] | None = Field(None, description="GA settings; see GET /tasks")
-    task_options: dict[str, Any] | None = Field(None, description="car tasks: e.g. {\"track\": ...}")
+    budget: Budget | None = Field(None, description="default: the task's budget")
+    architecture: Architecture | None = Field(None, description="default: the task's architecture")
+    task_options: dict[str, Any] | None = Field(None, description='car tasks: e.g. {"track": "hard"} or {"track": {"points": [[x, y], ...], "width": w}}')
 
     def seed_list(self, limit: int) -> list[int]:
         if isinstance(self.seeds, int):
@@ -76,41 +61,44 @@ class JobCreate(Strict):
         """(seeds, {method: RunSpec dict}) or RequestValidationError naming the field."""
         if len(set(self.methods)) != len(self.methods):
             raise invalid(("methods",), "methods must not repeat")
+        try:
+            info = task_info(self.task)
+        except ArenaError as error:
+            raise invalid(("task",), error.message) from None
         seeds = self.seed_list(settings.max_seeds_per_job)
-        budget = self.budget.model_dump() if self.budget is not None else None
-        architecture = self.architecture.model_dump() if self.architecture is not None else None
+        algorithms_used = {METHODS[method].algorithm(info.kind).NAME for method in self.methods}
+        for name in ALGORITHMS:
+            if getattr(self, name) is not None and name not in algorithms_used:
+                raise invalid((name,), f"{name} settings were given, but no method of this job runs {name} on {self.task!r}{self._hint(name, info.kind)}")
         specs = {}
         for method in self.methods:
-            method_settings = getattr(self, method)
+            algorithm = METHODS[method].algorithm(info.kind).NAME
             try:
-                spec = resolve(self.task, method, budget, method_settings, architecture, self.task_options)
+                spec = resolve(self.task, method, self.budget, getattr(self, algorithm), self.architecture, self.task_options)
             except ArenaError as error:
-                raise invalid(self._location(error.field, method), error.message) from None
+                raise invalid(error.location or ("task",), error.message) from None
             check_limits(spec, settings)
             specs[method] = spec.to_dict()
         return seeds, specs
 
-    def _location(self, field: str | None, method: str) -> tuple:
-        """Where an ArenaError's field lives in this request body."""
-        if field in (None, "task", "seed"):
-            return ("task",) if field in (None, "task") else ("seeds",)
-        if field == "method":
-            return ("methods",)
-        if field == method or field in (getattr(self, method) or {}):
-            return (method,) if field == method else (method, field)  # a key the user gave in this method's settings
-        if field == "budget" or field in Budget.__dataclass_fields__:
-            return ("budget",) if field == "budget" else ("budget", field)
-        if field == "architecture" or field in Architecture.__dataclass_fields__:
-            return ("architecture",) if field == "architecture" else ("architecture", field)
-        if field == "task_options" or field in (self.task_options or {}):
-            return ("task_options",) if field == "task_options" else ("task_options", field)
-        try:
-            kind = task_info(self.task).kind
-        except ArenaError:
-            kind = "supervised"
-        if field in {f.name for f in dataclasses.fields(config_class(method, kind))}:
-            return (method, field)  # a setting the task's defaults or a cross-field check named
-        return (field,)
+    def _hint(self, algorithm: str, kind: str) -> str:
+        owner = next(m for m in METHODS.values() if algorithm in (m.supervised.NAME, m.control.NAME))
+        if owner.name in self.methods:
+            here = owner.algorithm(kind).NAME
+            return f" (on {kind} tasks {owner.name} runs {here}: give its settings as {here!r})"
+        return f" (add {owner.name!r} to methods)"
+
+
+# One optional settings object per algorithm, named after it: `ga`, `cmaes`, `backprop` (supervised
+# tasks) and `ppo` (what backprop runs on car tasks). Built from the registry: a new method needs no edit here.
+JobCreate = create_model(
+    "JobCreate",
+    __base__=JobBase,
+    **{
+        name: (module.Settings | None, Field(None, description=f"{module.Settings.__doc__.strip()} Unset fields take the task's defaults (GET /tasks)."))
+        for name, module in ALGORITHMS.items()
+    },
+)
 
 
 def invalid(location: tuple, message: str) -> RequestValidationError:
@@ -131,10 +119,10 @@ def check_limits(spec, settings: Settings) -> None:
             ("budget", "seconds"),
             f"budget seconds must be at most {settings.max_budget_seconds:g} (ARENA_MAX_BUDGET_SECONDS); got {budget.seconds:g}",
         )
-    population = getattr(spec.config, "population_size", None)
+    population = getattr(spec.settings, "population_size", None)
     if population is not None and population > settings.max_population:
         raise invalid(
-            (spec.method, "population_size"),
+            (spec.algorithm, "population_size"),
             f"population_size must be at most {settings.max_population} (ARENA_MAX_POPULATION); got {population}",
         )
 
@@ -171,6 +159,8 @@ class RunSummary(Out):
     job_id: int
     task: str
     method: str
+    algorithm: str | None = Field(description="what the method trained with on this task (backprop runs ppo on car tasks)")
+    label: str = Field(description="method and algorithm in words: `backprop (ppo)`")
     seed: int
     status: Status
     attempts: int
@@ -187,12 +177,14 @@ class RunSummary(Out):
     seconds_to_solve: float | None
     evaluations: int | None
     seconds: float | None
+    cpu_seconds: float | None
+    cpu_seconds_to_solve: float | None
     stopped: str | None
     error: str | None
 
 
 class RunDetail(RunSummary):
-    settings: dict
+    spec: dict = Field(description="the run's whole definition (task, method, algorithm, architecture, settings, budget, options): with the seed, it reproduces the run")
     settings_hash: str
     worker: str | None
     metrics: dict | None

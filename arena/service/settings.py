@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     max_budget_evaluations: int = Field(10**9, ge=1, validation_alias="ARENA_MAX_BUDGET_EVALUATIONS")
     max_budget_seconds: float = Field(3600.0, gt=0, validation_alias="ARENA_MAX_BUDGET_SECONDS")
 
-    # The run lifecycle (see arena/workers/jobs.py and the reconciler in arena/workers/celery_app.py).
+    # The run lifecycle (see arena/workers/worker.py and the reconciler in arena/workers/reconcile.py).
     heartbeat_seconds: float = Field(1.0, gt=0, validation_alias="ARENA_HEARTBEAT_SECONDS")
     stale_after_seconds: float = Field(30.0, gt=0, validation_alias="ARENA_STALE_AFTER_SECONDS")
     reconcile_seconds: float = Field(10.0, gt=0, validation_alias="ARENA_RECONCILE_SECONDS")

@@ -55,10 +55,11 @@ class Run(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     task: Mapped[str] = mapped_column(String(64))
-    method: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))  # the family and its queue: backprop, ga, cmaes
+    algorithm: Mapped[str | None] = mapped_column(String(32))  # what it trained with here: backprop or ppo, ga, cmaes
     seed: Mapped[int] = mapped_column(Integer)
-    settings: Mapped[dict] = mapped_column(JSON)  # RunSpec.to_dict(): task, method, architecture, settings, budget, options
-    settings_hash: Mapped[str] = mapped_column(String(64))  # groups one configuration on the leaderboard
+    spec: Mapped[dict] = mapped_column(JSON)  # RunSpec.to_dict(): task, method, algorithm, architecture, settings, budget, options
+    settings_hash: Mapped[str] = mapped_column(String(64))  # hash of the spec: groups one configuration on the leaderboard
 
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -81,6 +82,8 @@ class Run(Base):
     seconds_to_solve: Mapped[float | None] = mapped_column(Float)
     evaluations: Mapped[int | None] = mapped_column(Integer)
     seconds: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)  # the run's thread CPU time: not inflated by machine load
+    cpu_seconds_to_solve: Mapped[float | None] = mapped_column(Float)
     stopped: Mapped[str | None] = mapped_column(String(16))
     metrics: Mapped[dict | None] = mapped_column(JSON)
     extra_parameters: Mapped[int | None] = mapped_column(Integer)
@@ -89,6 +92,12 @@ class Run(Base):
 
     job: Mapped[Job] = relationship(back_populates="runs")
     output: Mapped["RunOutput | None"] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+    @property
+    def label(self) -> str:
+        from arena.methods import label
+
+        return label(self.method, self.algorithm)
 
     __table_args__ = (
         Index("ix_runs_leaderboard", "task", "method", "settings_hash", "status"),

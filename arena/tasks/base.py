@@ -52,8 +52,8 @@ class TaskInfo:
             "family": self.family,
             "input_size": self.input_size,
             "output_size": self.output_size,
-            "default_architecture": self.default_architecture.to_dict(),
-            "default_budget": self.default_budget.to_dict(),
+            "default_architecture": self.default_architecture.model_dump(mode="json"),
+            "default_budget": self.default_budget.model_dump(),
             "score_name": self.score_name,
             "higher_is_better": self.higher_is_better,
             "solved_rule": self.solved_rule,
@@ -62,6 +62,11 @@ class TaskInfo:
 
 
 Forward = Callable[[np.ndarray], np.ndarray]
+
+
+def episode_seed(seed: int, generation: int) -> int:
+    """The episodes of one generation of a population method: every member of it sees the same ones."""
+    return int(np.random.SeedSequence([seed, generation]).generate_state(1)[0])
 
 
 class Task(Protocol):

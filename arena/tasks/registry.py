@@ -14,6 +14,7 @@ from arena.errors import ArenaError
 from arena.models.architecture import Architecture
 from arena.tasks import supervised as sv
 from arena.tasks.base import Task, TaskInfo
+from arena.tasks.car.catalog import CAR_TASKS
 
 TASKS: dict[str, TaskInfo] = {}
 _BUILDERS: dict[str, Callable[[TaskInfo, dict], Task]] = {}
@@ -38,8 +39,20 @@ def task_info(name: str) -> TaskInfo:
 
 
 def make_task(name: str, options: dict | None = None) -> Task:
+    """Build a task's data or environment (imports the simulator for car tasks)."""
     info = task_info(name)
-    return _BUILDERS[name](info, dict(options or {}))
+    return _BUILDERS[name](info, check_task_options(info, options))
+
+
+def check_task_options(info: TaskInfo, options: dict | None) -> dict:
+    """The one check of task options: only car tasks take any (a track); returns them normalised."""
+    if not options:
+        return {}
+    if info.family != "car":
+        raise ArenaError(f"task {info.name!r} takes no options, got {sorted(options) if isinstance(options, dict) else options!r}", "task_options")
+    from arena.tasks.car.catalog import check_car_options  # plain data and numpy: no simulator, no gymnasium
+
+    return check_car_options(info, options)
 
 
 def check_architecture(info: TaskInfo, architecture: Architecture) -> None:
@@ -52,17 +65,12 @@ def check_architecture(info: TaskInfo, architecture: Architecture) -> None:
         )
 
 
-def _no_options(info: TaskInfo, options: dict) -> None:
-    if options:
-        raise ArenaError(f"task {info.name!r} takes no options, got {sorted(options)}", "task_options")
-
-
 # --- logic tasks ----------------------------------------------------------------------------------
 
 LOGIC_RULE = "every row of the truth table on the right side of 0.5"
 
 
-def _logic_info(name, description, inputs, outputs, hidden, budget_evaluations, ga=None, backprop=None, seconds=60.0):
+def _logic_info(name, description, inputs, outputs, hidden, budget_evaluations, ga=None, backprop=None, cmaes=None, seconds=60.0):
     return TaskInfo(
         name=name,
         description=description,
@@ -78,13 +86,12 @@ def _logic_info(name, description, inputs, outputs, hidden, budget_evaluations, 
         solved_rule=LOGIC_RULE,
         loss="bce",
         # lr 0.03 solved 30/30 XOR seeds in a third of the epochs of 0.01; 0.1 lost a seed.
-        method_defaults={"ga": ga or {}, "backprop": {"learning_rate": 0.03, **(backprop or {})}},
+        method_defaults={"ga": ga or {}, "backprop": {"learning_rate": 0.03, **(backprop or {})}, "cmaes": cmaes or {}},
     )
 
 
 def _build_from(data_fn):
     def build(info: TaskInfo, options: dict) -> Task:
-        _no_options(info, options)
         x, y = data_fn()
         return sv.SupervisedTask(info, x, y, x, y)
 
@@ -148,7 +155,6 @@ SINE_GA_DEFAULTS = {**FUNCTION_GA_DEFAULTS, "tournament_size": 5, "mutation_prob
 
 
 def _build_function(info: TaskInfo, options: dict) -> Task:
-    _no_options(info, options)
     return sv.SupervisedTask(info, *sv.function_data(info.name), mse_threshold=sv.FUNCTIONS[info.name][2])
 
 
@@ -179,14 +185,10 @@ for _name, (_fn, _range, _threshold, _description) in sv.FUNCTIONS.items():
 
 
 def _build_car(info: TaskInfo, options: dict) -> Task:
-    from arena.tasks import car
+    from arena.tasks.car.task import build_car_task
 
-    return car.make_task(info, options)
+    return build_car_task(info, options)
 
 
-try:
-    from arena.tasks.car_catalog import CAR_TASKS
-except ImportError:  # the car task is optional at this stage of the build
-    CAR_TASKS = []
 for _info in CAR_TASKS:
     register(_info, _build_car)

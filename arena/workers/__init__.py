@@ -1,1 +1,1 @@
-"""Trainers (plain functions), the run executor, and (in celery_app / jobs) the queue side."""
+"""The queue side (Celery): the app (app.py), sending runs (send.py), the worker task (worker.py), the reconciler (reconcile.py)."""

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from arena.tasks.car.sim import ACTION_SIZE, OBSERVATION_SIZE, Cars, World, random_starts
-from arena.tasks.car_tracks import parse_track
+from arena.tasks.car.tracks import parse_track
 
 
 class CarNavEnv(gym.Env):
@@ -46,3 +46,7 @@ class CarNavEnv(gym.Env):
             "stalled": bool(stalled[0]),
         }
         return self.cars.obs[0].copy(), float(reward[0]), bool(crashed[0]), bool(stalled[0] or timed_out[0]), info
+
+
+if "arena/CarNav-v0" not in gym.registry:
+    gym.register("arena/CarNav-v0", entry_point="arena.tasks.car.env:CarNavEnv", kwargs={"track": "oval"})

@@ -30,7 +30,7 @@ def plot_trajectories(
     from arena.tasks.car.task import run_episodes
 
     if isinstance(architecture, dict):
-        architecture = Architecture.from_dict(architecture)
+        architecture = Architecture.model_validate(architecture)
     task = make_task(task_name, task_options)
     track = task.eval_track
     forward = PopulationForward(architecture).numpy(np.asarray(weights, dtype=np.float32)[None])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.tasks.car_tracks import CAR_RADIUS, RAY_RANGE, Track
+from arena.tasks.car.tracks import CAR_RADIUS, RAY_RANGE, Track
 
 DT = 0.05  # s
 WHEELBASE = 2.0  # m

@@ -15,7 +15,7 @@ import numpy as np
 
 from arena.tasks.base import Forward, TaskInfo
 from arena.tasks.car.sim import MAX_STEPS, OBSERVATION_SIZE, Cars, Starts, World, random_starts
-from arena.tasks.car_tracks import Track
+from arena.tasks.car.tracks import Track
 
 EVALUATION_SEED = 20_240_601  # the evaluation episodes never change: every run, every method
 SOLVED_FRACTION = 0.9  # solved: at least this fraction of evaluation episodes complete a lap without a crash
@@ -199,3 +199,20 @@ class CarBatchEnv:
             self.cars.reset(ended, random_starts(self.world, self.rng, len(ended), self.tracks_of_cars[ended]))
             self.episode_returns[ended] = 0.0
         return self.cars.obs.copy(), reward, done, info
+
+
+def build_car_task(info: TaskInfo, options: dict) -> CarTask:
+    """Build a car task from validated options; `track` (a user track or built-in name) replaces the
+    scored track. On single-track tasks it replaces the one track (trained and scored on it); on
+    `car-generalize` it replaces only the track the policy is scored on, never trained on."""
+    from arena.tasks.car.catalog import TRACKS_OF_TASK
+    from arena.tasks.car.tracks import builtin_track, parse_track
+
+    train_names, eval_name = TRACKS_OF_TASK[info.name]
+    train = [builtin_track(name) for name in train_names]
+    scored = builtin_track(eval_name)
+    if options.get("track") is not None:
+        scored = parse_track(options["track"])
+        if eval_name in train_names:  # a single-track task: train where it is scored
+            train = [scored]
+    return CarTask(info, train, scored)

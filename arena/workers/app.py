@@ -1,12 +1,12 @@
 """The Celery application, configured from the service settings.
 
-Two queues, `backprop` and `ga`, one per method (a run goes to its method's queue), so each kind of
-worker can be scaled on its own. Messages are hints, the database is the ledger: late
+One queue per method (`backprop`, `ga`, `cmaes`: the names in arena.methods.METHODS; a run goes to its
+method's queue), so each kind of worker can be scaled on its own. Messages are hints, the database is the ledger: late
 acknowledgement plus `task_reject_on_worker_lost` keeps a message whose worker died, and the
 reconciler below re-sends what a broker still loses (the embedded SQLAlchemy transport never
 redelivers a message whose worker was killed).
 
-The reconciler runs as a bootstep timer inside every worker, not as Celery beat: beat is one more
+The reconciler (arena/workers/reconcile.py) runs as a bootstep timer inside every worker, not as Celery beat: beat is one more
 process that must run exactly once (and the embedded mode would need a third process to forget),
 while every reconciler action is a conditional update that only one process can win, so any number
 of workers can reconcile at once and recovery keeps working as long as one worker is alive. The
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import Celery, bootsteps, signals
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from arena.methods import METHODS
@@ -25,7 +25,8 @@ from arena.service.settings import Settings, get_settings
 
 logger = logging.getLogger("arena.workers")
 
-EXECUTE_RUN = "arena.execute_run"
+DEFAULT_QUEUE = next(iter(METHODS))
+RUN_TASK = "arena.claim_and_run"  # the Celery task name (arena/workers/worker.py)
 
 
 def broker_transport_options(settings: Settings) -> dict:
@@ -41,14 +42,14 @@ def broker_transport_options(settings: Settings) -> dict:
 
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    celery = Celery("arena", broker=settings.broker_url, include=["arena.workers.jobs"])
+    celery = Celery("arena", broker=settings.broker_url, include=["arena.workers.worker"])
     celery.conf.update(
         # Each queue its own exchange and key: a bare Queue(name) binds to the default exchange and
         # key, and every queue would receive every message.
         task_queues=[Queue(method, Exchange(method, type="direct"), routing_key=method) for method in METHODS],
-        task_default_queue=METHODS[0],
-        task_default_exchange=METHODS[0],
-        task_default_routing_key=METHODS[0],
+        task_default_queue=DEFAULT_QUEUE,
+        task_default_exchange=DEFAULT_QUEUE,
+        task_default_routing_key=DEFAULT_QUEUE,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # a long run must not hold messages other workers could take
@@ -62,42 +63,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         # A broker blip must not kill hours of training: the run records to the database, not the broker.
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
-    celery.steps["worker"].add(Reconciler)
+    # By name: reconcile.py imports the send functions, which import this module.
+    celery.steps["worker"].add("arena.workers.reconcile:Reconciler")
     return celery
-
-
-class Reconciler(bootsteps.StartStopStep):
-    """Every ARENA_RECONCILE_SECONDS: requeue runs whose heartbeat went stale, re-send lost messages."""
-
-    requires = {"celery.worker.components:Timer"}
-
-    def __init__(self, worker, **kwargs):
-        super().__init__(worker, **kwargs)
-        self.timer_ref = None
-
-    def start(self, worker):
-        interval = get_settings().reconcile_seconds
-        self.timer_ref = worker.timer.call_repeatedly(interval, self.tick, (worker,), priority=10)
-
-    def stop(self, worker):
-        if self.timer_ref is not None:
-            self.timer_ref.cancel()
-            self.timer_ref = None
-
-    def tick(self, worker):
-        from celery.worker import state
-
-        from arena.workers.jobs import reconcile
-
-        try:
-            consumed = [name for name in worker.app.amqp.queues.consume_from or {} if name in METHODS]
-            # Queued runs are only re-sent by a worker with a free slot on their queue: if this worker
-            # is idle and a run of its queue has waited longer than ARENA_REQUEUE_AFTER_SECONDS, its
-            # message is lost (a busy worker cannot tell a lost message from a long queue).
-            idle = len(state.reserved_requests) < (worker.concurrency or 1)
-            reconcile(consumed if idle else [])
-        except Exception:  # a database or broker hiccup must not stop the worker's loop
-            logger.exception("reconciler tick failed")
 
 
 @signals.worker_process_init.connect
@@ -109,8 +77,8 @@ def _init_worker_child(**_):
     import torch  # only here: the parent process never imports torch
 
     torch.set_num_threads(1)
-    # Warm the imports (trainers, PyGAD) now rather than inside the first run.
-    from arena.workers import backprop, ga, runner  # noqa: F401
+    # Warm the imports (trainers, PyGAD, pycma) now rather than inside the first run.
+    from arena import runner
 
     runner.library_versions()
 

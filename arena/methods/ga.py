@@ -17,90 +17,127 @@ credited with a score from easier episodes.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
-import pygad
+from pydantic import Field, ValidationInfo, field_validator
 
 from arena.contract import Budget, ProgressCallback, RunClock, RunResult
-from arena.methods import GAConfig
-from arena.models.architecture import Architecture
-from arena.models.network import PopulationForward, initial_vectors
-from arena.tasks.base import Task
+from arena.models.architecture import INIT_SCHEMES, Architecture
+from arena.tasks.base import episode_seed
+from arena.validation import Model, is_complete
+
+NAME = "ga"
+
+
+class GASettings(Model):
+    """A genetic algorithm (PyGAD) evolving the flat weight vector; the population is evaluated at once."""
+
+    population_size: int = Field(50, ge=2, le=10_000, description="networks per generation")
+    num_parents_mating: int = Field(20, ge=2, le=10_000, description="parents selected per generation")
+    parent_selection_type: Literal["sss", "rws", "sus", "rank", "random", "tournament"] = Field("tournament", description="PyGAD parent selection")
+    tournament_size: int = Field(3, ge=1, le=100, description="K for tournament selection")
+    crossover_type: Literal["single_point", "two_points", "uniform", "scattered", "none"] = Field("uniform", description="PyGAD crossover")
+    crossover_probability: float = Field(0.9, ge=0.0, le=1.0, description="probability that a pair of parents is crossed over")
+    mutation_type: Literal["gaussian", "random"] = Field("gaussian", description="gaussian: add N(0, range^2); random: add U(-range, range) (PyGAD's 'random')")
+    mutation_probability: float = Field(0.1, ge=0.0, le=1.0, description="probability that a gene is mutated")
+    mutation_range: float = Field(0.5, ge=1e-6, le=100.0, description="gaussian: standard deviation; random: uniform in [-range, range]")
+    keep_elitism: int = Field(2, ge=0, le=10_000, description="best networks copied unchanged into the next generation")
+    operators: Literal["vectorised", "pygad"] = Field(
+        "vectorised",
+        description="vectorised: numpy tournament, crossover and mutation through PyGAD's hooks; "
+        "pygad: PyGAD's built-in operators (per-gene Python loops, slower; its mutation is 'random' whatever mutation_type says)",
+    )
+    init: Literal[INIT_SCHEMES] = Field("default", description="initial weights, the same schemes as backprop")
+    init_scale: float = Field(1.0, ge=1e-6, le=100.0, description="scale of the normal or uniform initialisation")
+
+    @field_validator("num_parents_mating", "keep_elitism")
+    @classmethod
+    def _fits_population(cls, value: int, info: ValidationInfo) -> int:
+        if not is_complete(info):  # the task's defaults are not merged in yet (see arena.validation.check)
+            return value
+        population = info.data.get("population_size")  # validated first: it is declared first
+        if population is not None and value > population:
+            raise ValueError(f"{info.field_name} ({value}) must not exceed population_size ({population})")
+        return value
+
+
+Settings = GASettings
 
 WORST_FITNESS = -1e30  # PyGAD refuses NaN; a diverged network gets the worst fitness instead
 
 
-def vectorised_mutation(config: GAConfig, rng: np.random.Generator):
+def vectorised_mutation(settings: GASettings, rng: np.random.Generator):
     """Each gene mutates with `mutation_probability`: it gains N(0, range^2) or U(-range, range) noise."""
 
-    def mutation(offspring: np.ndarray, ga: pygad.GA) -> np.ndarray:
-        mask = rng.random(offspring.shape) < config.mutation_probability
-        if config.mutation_type == "gaussian":
-            noise = rng.normal(0.0, config.mutation_range, offspring.shape)
+    def mutation(offspring: np.ndarray, ga) -> np.ndarray:
+        mask = rng.random(offspring.shape) < settings.mutation_probability
+        if settings.mutation_type == "gaussian":
+            noise = rng.normal(0.0, settings.mutation_range, offspring.shape)
         else:
-            noise = rng.uniform(-config.mutation_range, config.mutation_range, offspring.shape)
+            noise = rng.uniform(-settings.mutation_range, settings.mutation_range, offspring.shape)
         return offspring + mask * noise
 
     return mutation
 
 
-def vectorised_crossover(config: GAConfig, rng: np.random.Generator):
+def vectorised_crossover(settings: GASettings, rng: np.random.Generator):
     """PyGAD's pairing (parent k with parent k+1) and crossover types, for all offspring at once."""
 
-    def crossover(parents: np.ndarray, offspring_size: tuple, ga: pygad.GA) -> np.ndarray:
+    def crossover(parents: np.ndarray, offspring_size: tuple, ga) -> np.ndarray:
         count, genes = offspring_size
         k = np.arange(count)
         first, second = parents[k % len(parents)], parents[(k + 1) % len(parents)]
-        if config.crossover_type in ("uniform", "scattered"):
+        if settings.crossover_type in ("uniform", "scattered"):
             take_second = rng.random((count, genes)) < 0.5
         else:
-            cuts = np.sort(rng.integers(0, genes, (count, 2 if config.crossover_type == "two_points" else 1)), axis=1)
+            cuts = np.sort(rng.integers(0, genes, (count, 2 if settings.crossover_type == "two_points" else 1)), axis=1)
             position = np.arange(genes)
             take_second = position >= cuts[:, :1]
-            if config.crossover_type == "two_points":
+            if settings.crossover_type == "two_points":
                 take_second &= position < cuts[:, 1:]
         # A pair is crossed with crossover_probability; otherwise the child is a copy of the first parent.
-        take_second &= (rng.random(count) < config.crossover_probability)[:, None]
+        take_second &= (rng.random(count) < settings.crossover_probability)[:, None]
         return np.where(take_second, second, first)
 
     return crossover
 
 
-def vectorised_tournament(config: GAConfig, rng: np.random.Generator):
+def vectorised_tournament(settings: GASettings, rng: np.random.Generator):
     """Each parent is the fittest of `tournament_size` members drawn at random."""
 
-    def select(fitness: np.ndarray, num_parents: int, ga: pygad.GA):
-        contenders = rng.integers(0, len(fitness), (num_parents, config.tournament_size))
+    def select(fitness: np.ndarray, num_parents: int, ga):
+        contenders = rng.integers(0, len(fitness), (num_parents, settings.tournament_size))
         winners = contenders[np.arange(num_parents), np.argmax(fitness[contenders], axis=1)]
         return ga.population[winners].copy(), winners
 
     return select
 
 
-def episode_seed(seed: int, generation: int) -> int:
-    """The episodes of one generation: every member of that generation sees the same ones."""
-    return int(np.random.SeedSequence([seed, generation]).generate_state(1)[0])
-
-
 def train(
-    task: Task,
+    task,
     architecture: Architecture,
-    config: GAConfig,
+    settings: GASettings,
     budget: Budget,
     seed: int,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
+    import pygad  # here, not at the top: the HTTP API reads GASettings and never imports PyGAD or torch
+
+    from arena.models.network import PopulationForward, initial_vectors
+
     forward = PopulationForward(architecture)
     # The same initial-weight distribution as backprop's network; drawn from torch's seeded generator
     # (PyGAD's random_seed does not cover a population we build ourselves).
-    initial_population = initial_vectors(architecture, config.population_size, config.init, config.init_scale).double().numpy()
+    initial_population = initial_vectors(architecture, settings.population_size, settings.init, settings.init_scale).double().numpy()
     operator_rng = np.random.default_rng(seed)
-    builtin = config.operators == "pygad"
-    crossover = None if config.crossover_type == "none" else config.crossover_type
+    builtin = settings.operators == "pygad"
+    crossover = None if settings.crossover_type == "none" else settings.crossover_type
     if not builtin and crossover is not None:
-        crossover = vectorised_crossover(config, operator_rng)
-    selection = config.parent_selection_type
+        crossover = vectorised_crossover(settings, operator_rng)
+    selection = settings.parent_selection_type
     if not builtin and selection == "tournament":
-        selection = vectorised_tournament(config, operator_rng)
+        selection = vectorised_tournament(settings, operator_rng)
     clock = RunClock(budget, task.info.higher_is_better, progress)
     evaluated = {"generation": -1, "members": set()}  # who was scored on this generation's episodes
     best = {"weights": initial_population[0].copy()}
@@ -111,14 +148,14 @@ def train(
         clock.evaluations += used
         return np.nan_to_num(np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, neginf=WORST_FITNESS, posinf=WORST_FITNESS)
 
-    def fitness_func(ga: pygad.GA, solutions: np.ndarray, indices) -> list[float]:
+    def fitness_func(ga, solutions: np.ndarray, indices) -> list[float]:
         if evaluated["generation"] != ga.generations_completed:
             evaluated.update(generation=ga.generations_completed, members=set())
         evaluated["members"].update(indices)
         # A list of Python floats: PyGAD validates each value, and that is cheaper on floats than on numpy scalars.
         return score_members(solutions, ga.generations_completed).tolist()
 
-    def on_generation(ga: pygad.GA):
+    def on_generation(ga):
         fitness = ga.last_generation_fitness
         if task.info.noisy_fitness:
             scored = evaluated["members"] if evaluated["generation"] == ga.generations_completed else set()
@@ -142,21 +179,21 @@ def train(
 
     ga = pygad.GA(
         num_generations=10**9,  # the budget, the solve rule or cancellation stops the run
-        num_parents_mating=config.num_parents_mating,
+        num_parents_mating=settings.num_parents_mating,
         fitness_func=fitness_func,
-        fitness_batch_size=config.population_size,
+        fitness_batch_size=settings.population_size,
         initial_population=initial_population,
         gene_type=float,
         parent_selection_type=selection,
-        K_tournament=config.tournament_size,
+        K_tournament=settings.tournament_size,
         crossover_type=crossover,
-        crossover_probability=config.crossover_probability,
-        mutation_type="random" if builtin else vectorised_mutation(config, operator_rng),
-        mutation_probability=config.mutation_probability,
-        random_mutation_min_val=-config.mutation_range,
-        random_mutation_max_val=config.mutation_range,
-        keep_elitism=config.keep_elitism,
-        keep_parents=0 if config.keep_elitism == 0 else -1,
+        crossover_probability=settings.crossover_probability,
+        mutation_type="random" if builtin else vectorised_mutation(settings, operator_rng),
+        mutation_probability=settings.mutation_probability,
+        random_mutation_min_val=-settings.mutation_range,
+        random_mutation_max_val=settings.mutation_range,
+        keep_elitism=settings.keep_elitism,
+        keep_parents=0 if settings.keep_elitism == 0 else -1,
         on_generation=on_generation,
         random_seed=seed,
         suppress_warnings=True,

@@ -1,19 +1,18 @@
-"""The queue side of a run: the Celery task that executes one run, sending runs, and reconciling.
+"""The worker side of a run: the Celery task that claims, executes and records one run.
 
 Lifecycle of a run (the database is the ledger, messages are hints):
 
-1. The API commits the job and its queued runs, then `send_run` sends one message per run.
-2. `execute_run` claims the run with a conditional update (queued -> running, attempts + 1). A
+1. The API commits the job and its queued runs, then arena.workers.send sends one message per run.
+2. `claim_and_run` claims the run with a conditional update (queued -> running, attempts + 1). A
    duplicate message, or one for a finished or cancelled run, claims nothing and is dropped.
 3. While the trainer works, a monitor thread heartbeats and stores progress every ARENA_HEARTBEAT_SECONDS and
    reads the job's cancel flag; the progress callback hands the trainer the answer (True = stop).
 4. The result, curve and weights are recorded in one transaction, only by the attempt that owns the
    run: a second completion changes nothing.
-5. The reconciler (in every worker) requeues and re-sends runs whose heartbeat went stale (a killed
-   worker), and re-sends queued runs whose message was lost. A run that lost its worker
-   ARENA_MAX_ATTEMPTS times is marked failed.
+5. The reconciler (arena/workers/reconcile.py, in every worker) requeues and re-sends runs whose
+   heartbeat went stale (a killed worker), and re-sends queued runs whose message was lost.
 
-Nothing here imports torch at module level: the API imports `send_run` from this module.
+torch is imported only inside the task, in the worker's pool children.
 """
 
 from __future__ import annotations
@@ -31,40 +30,10 @@ from arena.service import queries
 from arena.service.db import session_scope
 from arena.service.settings import get_settings
 from arena.service.tables import CANCELLED, FAILED, SUCCEEDED
-from arena.workers.celery_app import EXECUTE_RUN, app
+from arena.workers.app import RUN_TASK, app
 
 logger = logging.getLogger("arena.workers")
 RECORD_RETRIES = 4
-
-
-def send_run(run_id: int, method: str, budget_seconds: float | None = None) -> None:
-    """Send one run to its method's queue, with time limits derived from its budget."""
-    soft, hard = get_settings().run_time_limit(budget_seconds)
-    app.send_task(
-        EXECUTE_RUN,
-        args=[run_id],
-        queue=method,
-        soft_time_limit=soft,
-        time_limit=hard,
-        retry=True,
-        retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0},
-    )
-
-
-def send_runs(runs: list[tuple[int, str, float | None]]) -> int:
-    """Send (run_id, method, budget seconds) after their commit; returns how many were sent.
-
-    A broker that is down loses nothing: the runs stay queued in the database and the reconciler
-    re-sends them.
-    """
-    sent = 0
-    for run_id, method, budget_seconds in runs:
-        try:
-            send_run(run_id, method, budget_seconds)
-            sent += 1
-        except Exception:
-            logger.exception("could not send run %s; the reconciler will re-send it", run_id)
-    return sent
 
 
 class RunMonitor:
@@ -113,8 +82,8 @@ class RunMonitor:
         self.cancel = self.cancel or cancel
 
 
-@app.task(name=EXECUTE_RUN, bind=True)
-def execute_run(self, run_id: int) -> str:
+@app.task(name=RUN_TASK, bind=True)
+def claim_and_run(self, run_id: int) -> str:
     settings = get_settings()
     with session_scope() as session:
         claim = queries.claim_run(
@@ -124,15 +93,15 @@ def execute_run(self, run_id: int) -> str:
     if claim is None:
         return "not claimed"  # finished, cancelled, or running elsewhere: this message was a duplicate
 
+    from arena.runner import execute, library_versions  # torch: only in the worker child
     from arena.runspec import RunSpec
-    from arena.workers.runner import execute, library_versions  # torch: only in the worker child
 
     monitor = RunMonitor(run_id, claim.attempt, settings.heartbeat_seconds)
     monitor.start()
     versions = None
     try:
         versions = library_versions()
-        result = execute(RunSpec.from_dict(claim.settings), claim.seed, monitor.progress)
+        result = execute(RunSpec.from_dict(claim.spec), claim.seed, monitor.progress)
     except SoftTimeLimitExceeded:
         monitor.stop()
         return _record(claim, FAILED, error="the run exceeded its time limit", versions=versions)
@@ -160,43 +129,3 @@ def _record(claim: queries.Claim, status: str, result: dict | None = None, error
     # One line per completion: tests (and operators) count these to see a run finish exactly once.
     logger.info("run %s attempt %s %s", claim.run_id, claim.attempt, f"recorded {status}" if recorded else "was already finished: nothing recorded")
     return status if recorded else "already recorded"
-
-
-def reconcile(resend_queued_methods: list[str] | tuple[str, ...] = ()) -> dict:
-    """One pass of the reconciler. Safe to run in many processes at once: each change is conditional.
-
-    - running runs with a stale heartbeat: requeued and re-sent (or failed after ARENA_MAX_ATTEMPTS,
-      or cancelled if their job was);
-    - queued runs of `resend_queued_methods` not sent for ARENA_REQUEUE_AFTER_SECONDS: re-sent.
-    """
-    settings = get_settings()
-    counts = {"requeued": 0, "resent": 0, "failed": 0, "cancelled": 0}
-    to_send: list[tuple[int, str, float | None]] = []
-    stale_before = queries.seconds_ago(settings.stale_after_seconds)
-    with session_scope() as session:
-        stale = queries.stale_runs(session, stale_before)
-    for run in stale:
-        with session_scope() as session:
-            if run.cancel_requested:
-                if queries.finish_stale_run(session, run.run_id, run.attempts, stale_before, CANCELLED, "cancelled while its worker was lost"):
-                    counts["cancelled"] += 1
-            elif run.attempts >= settings.max_attempts:
-                error = f"lost its worker {run.attempts} times (killed, out of memory, or over its time limit); gave up"
-                if queries.finish_stale_run(session, run.run_id, run.attempts, stale_before, FAILED, error):
-                    counts["failed"] += 1
-            elif queries.requeue_stale_run(session, run.run_id, run.attempts, stale_before):
-                counts["requeued"] += 1
-                to_send.append((run.run_id, run.method, run.budget_seconds))
-    if resend_queued_methods:
-        sent_before = queries.seconds_ago(settings.requeue_after_seconds)
-        with session_scope() as session:
-            lost = queries.lost_queued_runs(session, list(resend_queued_methods), sent_before)
-        for run_id, method, budget_seconds in lost:
-            with session_scope() as session:
-                if queries.mark_resent(session, run_id, sent_before):
-                    counts["resent"] += 1
-                    to_send.append((run_id, method, budget_seconds))
-    send_runs(to_send)  # after the commits: a worker must find the run queued when the message lands
-    if any(counts.values()):
-        logger.warning("reconciler: %s", counts)
-    return counts

@@ -62,7 +62,7 @@ def _car_info(name: str, evaluations: int, seconds: float) -> TaskInfo:
         score_name=SCORE_NAME,
         higher_is_better=True,
         solved_rule=SOLVED_RULE,
-        method_defaults={"ga": dict(GA_DEFAULTS), "backprop": dict(PPO_DEFAULTS)},
+        method_defaults={"ga": dict(GA_DEFAULTS), "ppo": dict(PPO_DEFAULTS)},
         # A solve check (32 evaluation episodes, up to 32,000 agent-steps, charged to neither method) after
         # every PPO update and every GA generation: each method's solve is seen at its own natural step.
         # Checking every k-th step instead biased evaluations-to-solve against the GA, whose generations
@@ -82,14 +82,12 @@ CAR_TASKS: list[TaskInfo] = [
 ]
 
 
-def check_task_options(info: TaskInfo, options: dict) -> dict:
-    """Validate car task options; returns them normalised. The one option is `track`.
+def check_car_options(info: TaskInfo, options: dict) -> dict:
+    """Validate car task options (arena.tasks.check_task_options calls this); returns them normalised.
 
-    `track` is a built-in name or {"points": [[x, y], ...], "width": w}: on a single-track task it
-    replaces that track; on car-generalize it replaces the scoring track.
+    The one option is `track`: a built-in name or {"points": [[x, y], ...], "width": w}; on a
+    single-track task it replaces that track; on car-generalize it replaces the scoring track.
     """
-    if info.name not in TRACKS_OF_TASK:
-        raise ArenaError(f"task {info.name!r} takes no options, got {sorted(options)}", "task_options")
     if not isinstance(options, dict):
         raise ArenaError("task_options must be an object", "task_options")
     unknown = set(options) - {"track"}
@@ -97,7 +95,7 @@ def check_task_options(info: TaskInfo, options: dict) -> dict:
         raise ArenaError(f"unknown car task option(s) {sorted(unknown)}; valid: track", "task_options")
     if "track" not in options:
         return {}
-    from arena.tasks.car_tracks import parse_track  # numpy only; builds and validates the track
+    from arena.tasks.car.tracks import parse_track  # numpy only; builds and validates the track
 
     track = options["track"]
     parse_track(track)  # raises ArenaError(field="track") with the reason

@@ -1,8 +1,7 @@
 """Car tracks: the built-in ones, user tracks and their validation, and the wall index. Numpy only.
 
-This module lives beside `car_catalog` rather than inside the `car` package on purpose: the HTTP API
-validates a user's track through it, and importing `arena.tasks.car` registers the Gymnasium env
-(which imports gymnasium). The simulator (`arena.tasks.car.sim`) builds on the `Track` defined here.
+The HTTP API validates a user's track through this module, so it imports numpy only. The simulator
+(`arena.tasks.car.sim`) builds on the `Track` defined here.
 
 A track is a closed centre line resampled about every metre and a constant width; the walls are the
 centre line's offsets by half the width. For ray casting, every centre-line segment knows the wall

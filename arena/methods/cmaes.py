@@ -1,0 +1,143 @@
+"""CMA-ES (pycma, the reference implementation) on the flat weight vector, through its ask/tell interface.
+
+The same architecture, initial-weight distribution (its draw is the initial mean), budget, clock,
+evaluation counting and solve checks as the other methods; each generation's whole population is
+scored in one stacked forward pass (`task.fitness`), like the GA's.
+
+- `covariance`: "full" adapts the full N x N covariance (O(N^2) memory and time per sample); "diagonal"
+  is sep-CMA-ES (Ros and Hansen 2008), linear in N, for larger networks; "auto" picks diagonal above
+  AUTO_DIAGONAL_PARAMETERS.
+- `ipop_restarts`: when pycma's own termination criteria fire before the budget is spent (the search
+  has converged, often to a local optimum), restart from a fresh initial draw with twice the
+  population (IPOP-CMA-ES, Auger and Hansen 2005). Without it, the run stops there.
+- Control tasks (`info.noisy_fitness`): every member of a generation is scored on that generation's
+  episodes; CMA-ES keeps no elites, so no member carries a score from other episodes (the GA must
+  re-score its survivors for this).
+
+Counting: one evaluation per member per training sample (per agent-step on control tasks). Solve
+checks on the task's held-out set or evaluation episodes are not counted, for any method.
+
+Runs are single-threaded (the runner limits torch to one thread); pycma's linear algebra goes through
+numpy's OpenBLAS, which would start a thread per core: on a busy 2-core machine that made a parity-3
+run 5x slower in wall time (17 s against 3.5 s) and hid CPU time from `cpu_seconds`. `train` limits
+it to one thread, as the runner does for torch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from arena.contract import Budget, ProgressCallback, RunClock, RunResult
+from arena.models.architecture import INIT_SCHEMES, Architecture
+from arena.tasks.base import episode_seed
+from arena.validation import Model
+
+NAME = "cmaes"
+AUTO_DIAGONAL_PARAMETERS = 1_000
+WORST_FITNESS = 1e30  # pycma minimises; a diverged network (NaN) gets the worst value
+
+
+class CMAESSettings(Model):
+    """CMA-ES (pycma) on the flat weight vector."""
+
+    population_size: int | None = Field(None, ge=2, le=10_000, description="samples per generation; null for pycma's default 4 + 3 ln(N)")
+    sigma0: float = Field(0.5, ge=1e-6, le=100.0, description="initial step size (standard deviation of the first generation around the mean)")
+    covariance: Literal["auto", "full", "diagonal"] = Field(
+        "auto", description=f"full covariance, diagonal (sep-CMA-ES, for larger networks), or auto: diagonal above {AUTO_DIAGONAL_PARAMETERS} parameters"
+    )
+    ipop_restarts: bool = Field(True, description="restart with twice the population when pycma's termination criteria fire before the budget is spent (IPOP)")
+    init: Literal[INIT_SCHEMES] = Field("default", description="the initial mean's distribution, the same schemes as the other methods")
+    init_scale: float = Field(1.0, ge=1e-6, le=100.0, description="scale of the normal or uniform initialisation")
+
+
+Settings = CMAESSettings
+
+
+def single_threaded_blas() -> None:
+    """numpy's bundled OpenBLAS on one thread, as the runner does for torch (a no-op where not found)."""
+    for path in glob.glob(os.path.join(os.path.dirname(np.__path__[0]), "numpy.libs", "*openblas*")):
+        lib = ctypes.CDLL(path)  # the copy numpy already loaded
+        for setter in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+            if hasattr(lib, setter):
+                getattr(lib, setter)(1)
+                break
+
+
+def train(
+    task,
+    architecture: Architecture,
+    settings: CMAESSettings,
+    budget: Budget,
+    seed: int,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    import cma  # here, not at the top: the HTTP API reads CMAESSettings and never imports pycma or torch
+
+    from arena.models.network import PopulationForward, initial_vectors
+
+    single_threaded_blas()
+    forward = PopulationForward(architecture)
+    diagonal = settings.covariance == "diagonal" or (
+        settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
+    )
+    clock = RunClock(budget, task.info.higher_is_better, progress)
+    generation = 0
+    population_size = settings.population_size
+    best_weights = None
+    last_check = {"champion": None, "verdict": None}
+
+    for restart in range(1000):
+        # The initial mean: one draw of the shared initial-weight distribution (torch's seeded generator).
+        mean = initial_vectors(architecture, 1, settings.init, settings.init_scale)[0].double().numpy()
+        if best_weights is None:
+            best_weights = mean.copy()
+        options = {
+            # pycma seeds numpy's legacy generator, which takes 1 .. 2**32 - 1 (0 means "from the clock").
+            "seed": int(np.random.SeedSequence([seed, restart]).generate_state(1)[0]) % (2**32 - 1) + 1,
+            "CMA_diagonal": diagonal,
+            "verbose": -9,
+            "maxiter": np.inf,
+            "maxfevals": np.inf,
+        }
+        if population_size is not None:
+            options["popsize"] = population_size
+        es = cma.CMAEvolutionStrategy(mean, settings.sigma0, options)
+        population_size = es.popsize
+
+        while not es.stop():
+            solutions = np.asarray(es.ask())
+            fitness, used = task.fitness(forward.numpy(solutions), episode_seed(seed, generation))
+            clock.evaluations += used
+            # pycma minimises; the task's fitness is higher-is-better.
+            losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)
+            es.tell(list(solutions), losses.tolist())
+            generation += 1
+
+            champion = solutions[int(np.argmin(losses))]
+            score = solved = None
+            if clock.step % task.info.eval_interval == 0:
+                if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
+                    score, solved = last_check["verdict"]
+                else:
+                    score, solved, _ = task.evaluate(forward.single(champion))
+                    last_check.update(champion=champion.copy(), verdict=(score, solved))
+            if clock.record(score, bool(solved)):
+                best_weights = champion.copy()
+            if clock.should_stop():
+                break
+        else:
+            # pycma's own termination criteria fired: restart (IPOP) or stop with what we have.
+            if settings.ipop_restarts:
+                population_size *= 2
+                continue
+        break
+
+    score, solved, metrics = task.evaluate(forward.single(best_weights))
+    metrics = {**metrics, "generations": generation, "restarts": restart, "final_population_size": population_size, "diagonal": diagonal}
+    return clock.finish(best_weights, score, solved, metrics)
