@@ -104,3 +104,18 @@ def test_a_lost_message_is_resent(service):
         job_id = job.id
     job = service.wait_job(job_id, timeout=60)
     assert job["status"] == "succeeded" and job["runs"][0]["attempts"] == 1
+
+
+def test_a_long_queue_is_not_resent(service):
+    """Runs waiting behind a long queue are not "lost": their messages are still in the broker. The
+    reconciler (requeue after 4 s here) must re-send none of them while they wait."""
+    resent_before = _resent_total(service.worker_log_text())
+    created = service.submit({"task": "xor", "methods": ["ga"], "seeds": 30, "budget": {"evaluations": 100_000}})
+    job = service.wait_job(created["job_id"], timeout=240)
+    assert job["status"] == "succeeded" and len(job["runs"]) == 30
+    assert all(run["attempts"] == 1 for run in job["runs"])
+    assert _resent_total(service.worker_log_text()) == resent_before
+
+
+def _resent_total(log: str) -> int:
+    return sum(int(n) for n in re.findall(r"reconciler: \{[^}]*'resent': (\d+)", log))

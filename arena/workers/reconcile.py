@@ -63,6 +63,23 @@ def reconcile(resend_queued_methods: list[str] | tuple[str, ...] = ()) -> dict:
     return counts
 
 
+def waiting_messages(app, queue: str) -> int | None:
+    """How many messages of `queue` the broker still holds for delivery (None: it could not say).
+
+    Redis counts its list; the SQLAlchemy transport counts visible rows (a message taken by a worker
+    that was then killed stays invisible for good: it is lost, and not counted here).
+    """
+    try:
+        with app.connection_for_read() as connection:
+            try:
+                return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+            except connection.channel_errors:  # Redis: an empty queue's list does not exist
+                return 0
+    except Exception:
+        logger.warning("could not count the messages waiting in %s", queue, exc_info=True)
+        return None
+
+
 class Reconciler(bootsteps.StartStopStep):
     """Every ARENA_RECONCILE_SECONDS: requeue runs whose heartbeat went stale, re-send lost messages."""
 
@@ -86,10 +103,12 @@ class Reconciler(bootsteps.StartStopStep):
 
         try:
             consumed = [name for name in worker.app.amqp.queues.consume_from or {} if name in METHODS]
-            # Queued runs are only re-sent by a worker with a free slot on their queue: if this worker
-            # is idle and a run of its queue has waited longer than ARENA_REQUEUE_AFTER_SECONDS, its
-            # message is lost (a busy worker cannot tell a lost message from a long queue).
+            # Queued runs are only re-sent by a worker with a free slot on their queue, and only while
+            # the broker holds no message for that queue: a run that waited longer than
+            # ARENA_REQUEUE_AFTER_SECONDS is lost only if nothing is left to deliver. A worker between
+            # two polls looks idle, and after a restart every message is still queued: re-sending then
+            # multiplied work (one re-send per waiting run) without saving any.
             idle = len(state.reserved_requests) < (worker.concurrency or 1)
-            reconcile(consumed if idle else [])
+            reconcile([queue for queue in consumed if waiting_messages(worker.app, queue) in (0, None)] if idle else [])
         except Exception:  # a database or broker hiccup must not stop the worker's loop
             logger.exception("reconciler tick failed")
