@@ -7,6 +7,7 @@ docker-compose) validates the file too when a client is installed.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -35,9 +36,13 @@ def settings_variables() -> set[str]:
     return names
 
 
+TEST_PASSWORD = "p@ss:w/rd%1"  # what a user's .env might hold: characters a URL would need escaped
+
+
 def interpolate(value: str) -> str:
-    """Compose's ${VAR:-default} with nothing set: the default."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+    """Compose's ${VAR:-default} with nothing set: the default; the required POSTGRES_PASSWORD: a test one."""
+    value = re.sub(r"\$\{POSTGRES_PASSWORD:\?[^}]*\}", TEST_PASSWORD, str(value))
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
 
 
 def environment(spec: dict) -> dict[str, str]:
@@ -57,11 +62,11 @@ def celery_queues() -> set[str]:
 
 
 def test_the_expected_services_exist():
-    assert {"postgres", "redis", "migrate", "api", "worker-backprop", "worker-ga"} <= set(SERVICES)
+    assert {"postgres", "redis", "migrate", "api", "worker-backprop", "worker-ga", "worker-cmaes"} <= set(SERVICES)
 
 
 def test_arena_services_set_only_variables_the_settings_module_reads():
-    known = settings_variables()
+    known = settings_variables() | {"PGPASSWORD"}  # libpq's own: the password stays out of the URL
     for name, spec in ARENA_SERVICES.items():
         unknown = set(environment(spec)) - known
         assert not unknown, f"{name} sets {sorted(unknown)}, which arena/service/settings.py does not read"
@@ -88,9 +93,19 @@ def test_each_service_environment_makes_valid_settings(monkeypatch):
 
 def test_the_postgres_credentials_match_the_database_url():
     postgres = environment(SERVICES["postgres"])
-    url = environment(ARENA_SERVICES["api"])["DATABASE_URL"]
-    expected = f"postgresql+psycopg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}"
-    assert url == expected
+    for name, spec in ARENA_SERVICES.items():
+        env = environment(spec)
+        assert env["DATABASE_URL"] == f"postgresql+psycopg://{postgres['POSTGRES_USER']}@postgres:5432/{postgres['POSTGRES_DB']}", name
+        assert env["PGPASSWORD"] == postgres["POSTGRES_PASSWORD"] == TEST_PASSWORD, name
+
+
+def test_the_password_is_required_and_the_api_is_published_on_loopback():
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD:-" not in text  # no default password that --scale could silently change
+    assert SERVICES["api"]["ports"][0].startswith("${ARENA_BIND:-127.0.0.1}:")
+    assert "-h 127.0.0.1" in " ".join(SERVICES["postgres"]["healthcheck"]["test"])  # over TCP
+    for spec in [SERVICES["api"], *WORKERS.values()]:
+        assert spec["deploy"]["resources"]["limits"]["memory"]
 
 
 def test_commands_are_real_arena_subcommands():
@@ -182,5 +197,9 @@ def compose_client() -> list[str] | None:
 
 @pytest.mark.skipif(compose_client() is None, reason="no docker compose client installed")
 def test_compose_validates_the_file():
-    result = subprocess.run([*compose_client(), "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"], capture_output=True, text=True)
+    command = [*compose_client(), "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "POSTGRES_PASSWORD": TEST_PASSWORD})
     assert result.returncode == 0, result.stderr
+    without = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+    refused = subprocess.run(command, capture_output=True, text=True, env=without, cwd="/")
+    assert refused.returncode != 0 and "POSTGRES_PASSWORD" in refused.stderr

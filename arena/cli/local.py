@@ -46,6 +46,7 @@ def register(commands) -> None:
     worker.set_defaults(handler=worker_command)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema (DATABASE_URL) to the latest version")
+    migrate.add_argument("--retry-seconds", type=float, default=0, help="keep retrying an unreachable database for this long (compose starts it alongside)")
     migrate.set_defaults(handler=migrate_command)
 
 
@@ -72,7 +73,16 @@ def service_settings(data_dir: str | None = None):
 
 def migrate_command(args) -> int:
     settings = service_settings()
-    _migrate(settings)
+    deadline = time.monotonic() + (args.retry_seconds or 0)
+    while True:
+        try:
+            _migrate(settings)
+            break
+        except UsageError as error:  # the database not reachable yet: retry until the deadline
+            if time.monotonic() >= deadline:
+                raise
+            print(f"{error.message}; retrying", file=sys.stderr)
+            time.sleep(2)
     print(f"database is up to date: {_redact(settings.database_url)}")
     return 0
 
