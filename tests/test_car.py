@@ -312,3 +312,91 @@ def test_ppo_is_reproducible_per_seed():
     first, second, other = execute(spec, seed=3), execute(spec, seed=3), execute(spec, seed=4)
     assert first.weights == second.weights and first.score == second.score and first.evaluations == 3072
     assert first.weights != other.weights
+
+
+# --- drivable bends and generated tracks ----------------------------------------------------------------
+
+
+def test_a_square_the_car_cannot_turn_in_is_refused_naming_the_bend():
+    from arena.tasks.car.tracks import MIN_TURN_RADIUS
+
+    assert abs(MIN_TURN_RADIUS - 2 / np.tan(0.5)) < 1e-12 and 3.6 < MIN_TURN_RADIUS < 3.7
+    square = {"points": [[0, 0], [40, 0], [40, 40], [0, 40]], "width": 2}
+    with pytest.raises(ArenaError, match=r"bend at \(.*\), 0\.0 m along the lap.*radius of 1\.41 m.*3\.66 m") as caught:
+        check_task_options(task_info("car-oval"), {"track": square})
+    assert caught.value.field == "track"
+    # The rule r + w/2 - car radius >= R_min: stadiums with 20 m straights at width 2; 3.5 m ends give
+    # 3.5 + 1 - 0.5 = 4 m (drivable), 2.5 m ends give 3 m (refused, though the walls neither fold nor cross).
+    from arena.tasks.car.tracks import _turtle
+
+    def stadium(radius):
+        return {"points": _turtle([("S", 20.0), ("A", radius, 180.0), ("S", 20.0), ("A", radius, 180.0)]).tolist(), "width": 2}
+
+    assert parse_track(stadium(3.5)).width == 2
+    with pytest.raises(ArenaError, match="radius of 2.5.*cannot take it at width 2 m"):
+        parse_track(stadium(2.5))
+
+
+def test_every_builtin_and_generated_track_passes_the_bend_rule():
+    from arena.tasks.car.tracks import CAR_RADIUS, MIN_TURN_RADIUS, bend_radii
+
+    names = ["oval", "scurve", "hard"] + [f"random:{seed}" for seed in range(120)]
+    for name in names:
+        track = parse_track(name)
+        assert (bend_radii(track.centre) + track.half_width - CAR_RADIUS >= MIN_TURN_RADIUS).all(), name
+    for seed in range(0, 400, 37):  # other parameters, far apart
+        track = parse_track({"generator": {"seed": seed, "width": 5, "min_radius": 4.5, "roughness": 2.0, "length": 400}})
+        assert abs(track.length - 400) < 2 and bend_radii(track.centre).min() > 4.4
+
+
+def test_generated_tracks_are_seeded_closed_and_named():
+    a, b, c = parse_track("random:7"), parse_track({"generator": {"seed": 7}}), parse_track("random:8")
+    assert a is b and a.name == "random:7" and abs(a.length - 250) < 2 and a.width == 6
+    from arena.tasks.car import generator
+
+    generator._CACHE.clear()
+    again = parse_track("random:7")
+    assert again is not a and np.array_equal(again.centre, a.centre)  # the same seed rebuilds the same track
+    assert not np.allclose(a.centre[:50], c.centre[:50])
+    assert np.linalg.norm(a.centre[0] - a.centre[-1]) < 1.5  # closed, resampled every ~1 m
+    wide = parse_track({"generator": {"seed": 7, "width": 8}})
+    assert wide.name == "random:7(width=8)" and wide.width == 8
+
+
+@pytest.mark.parametrize(
+    "track, message",
+    [
+        ("random:x", "random:<seed>"),
+        ("random:-1", "random:<seed>"),
+        ({"generator": {"width": 5}}, "seed \\(required\\)"),
+        ({"generator": {"seed": 1, "laps": 2}}, "generator parameters"),
+        ({"generator": {"seed": 1.5}}, "integer"),
+        ({"generator": {"seed": 1, "width": 40}}, "width must be from"),
+        ({"generator": {"seed": 1, "width": 2, "min_radius": 2.5}}, "tighter than the car can turn"),
+        ({"generator": {"seed": 1, "width": 10, "min_radius": 4.5}}, "half the width"),
+        ({"generator": {"seed": 1}, "width": 3}, "alone"),
+    ],
+)
+def test_bad_generator_parameters_are_refused(track, message):
+    with pytest.raises(ArenaError, match=message) as caught:
+        check_task_options(task_info("car-oval"), {"track": track})
+    assert caught.value.field == "track"
+
+
+def test_generated_tracks_are_task_options_and_a_hand_written_driver_laps_them():
+    options = check_task_options(task_info("car-oval"), {"track": {"generator": {"seed": 3, "width": 5}}})
+    assert options == {"track": {"generator": {"seed": 3, "width": 5.0, "min_radius": 6.0, "length": 250.0, "harmonics": 6, "roughness": 1.0}}}
+    assert make_task("car-oval", options).eval_track.name == "random:3(width=5)"
+    assert check_task_options(task_info("car-hard"), {"track": "random:5"}) == {"track": "random:5"}
+    for seed in (0, 1, 2):
+        score, solved, metrics = make_task("car-oval", {"track": f"random:{seed}"}).evaluate(steer_to_space)
+        assert solved and metrics["crash_rate"] == 0, (seed, metrics)
+
+
+def test_numpy_points_are_accepted_as_a_user_track():
+    ring = _wide_ring(30, 8)
+    from_list = parse_track(ring)
+    from_array = parse_track({"points": np.array(ring["points"]), "width": np.float32(8)})
+    assert np.array_equal(from_list.centre, from_array.centre) and from_array.width == 8
+    with pytest.raises(ArenaError, match="\\(n, 2\\) array"):
+        parse_track({"points": np.zeros((10, 3)), "width": 8})

@@ -4,7 +4,9 @@
     catalog.py  the car tasks as plain data (what the HTTP API imports: no simulator, no gymnasium)
     sim.py      the batched simulator (kinematic bicycle, distance rays)
     task.py     the task every method trains on (fitness, evaluate, a batched env for PPO)
+    generator.py  procedural tracks (`random:7` or {"generator": {"seed": 7, ...}})
     env.py      the single-car Gymnasium env `arena/CarNav-v0` (registered when env.py is imported)
+    vector_env.py  the batched simulator as a gymnasium VectorEnv (`gym.make_vec(..., vectorization_mode="vector_entry_point")`)
     plot.py     the trajectory picture
 
 Importing this package is cheap and imports neither gymnasium nor torch; the names below are loaded
@@ -23,6 +25,8 @@ _LAZY = {
     "Cars": "sim", "World": "sim", "random_starts": "sim",
     "CarBatchEnv": "task", "CarTask": "task", "run_episodes": "task", "build_car_task": "task",
     "CarNavEnv": "env",
+    "CarNavVectorEnv": "vector_env",
+    "generated_track": "generator",
 }
 
 

@@ -85,8 +85,9 @@ CAR_TASKS: list[TaskInfo] = [
 def check_car_options(info: TaskInfo, options: dict) -> dict:
     """Validate car task options (arena.tasks.check_task_options calls this); returns them normalised.
 
-    The one option is `track`: a built-in name or {"points": [[x, y], ...], "width": w}; on a
-    single-track task it replaces that track; on car-generalize it replaces the scoring track.
+    The one option is `track`: a built-in name, "random:<seed>" (a generated track),
+    {"generator": {"seed": 7, ...}} or {"points": [[x, y], ...], "width": w}; on a single-track task it
+    replaces that track; on car-generalize it replaces the scoring track.
     """
     if not isinstance(options, dict):
         raise ArenaError("task_options must be an object", "task_options")
@@ -99,6 +100,10 @@ def check_car_options(info: TaskInfo, options: dict) -> dict:
 
     track = options["track"]
     parse_track(track)  # raises ArenaError(field="track") with the reason
-    if isinstance(track, dict):
+    if isinstance(track, dict) and "generator" in track:
+        from arena.tasks.car.generator import check_generator_params
+
+        track = {"generator": check_generator_params(track["generator"])}  # complete: defaults filled in
+    elif isinstance(track, dict):
         track = {"points": [[float(x), float(y)] for x, y in track["points"]], "width": float(track["width"]), **({"name": track["name"]} if "name" in track else {})}
     return {"track": track}

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.tasks.car.tracks import CAR_RADIUS, RAY_RANGE, Track
+from arena.tasks.car.tracks import CAR_RADIUS, MAX_STEER, MIN_TURN_RADIUS, RAY_RANGE, WHEELBASE, Track  # noqa: F401
 
 DT = 0.05  # s
-WHEELBASE = 2.0  # m
-MAX_STEER = 0.5  # rad
+# WHEELBASE (2 m) and MAX_STEER (0.5 rad) live in tracks.py: track validation needs the minimum turning radius.
 TOP_SPEED = 10.0  # m/s
 ACCELERATION = 6.0  # m/s^2
 BRAKING = 12.0  # m/s^2

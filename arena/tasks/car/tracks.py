@@ -29,6 +29,14 @@ MIN_LENGTH = 20.0
 MAX_LENGTH = 2_000.0  # keeps validation (pairwise segment tests) and the wall index small
 MAX_COORDINATE = 10_000.0
 
+# The car's steering geometry (the simulator, arena.tasks.car.sim, uses these same constants). A kinematic
+# bicycle with wheelbase L at steering angle delta drives a circle of radius L / tan(delta), so at full lock
+# the car turns no tighter than MIN_TURN_RADIUS = 2 / tan(0.5) ~= 3.66 m (its centre's path).
+WHEELBASE = 2.0  # m
+MAX_STEER = 0.5  # rad
+MIN_TURN_RADIUS = WHEELBASE / math.tan(MAX_STEER)
+BEND_WINDOW = 2  # centre-line samples (~2 m, about a wheelbase) each side over which a bend's radius is measured
+
 
 @dataclass(frozen=True)
 class Track:
@@ -222,6 +230,7 @@ def build_track(name: str, points, width: float, field: str = "track") -> Track:
     if len(crossings):
         i, j = crossings[0]
         raise ArenaError(f"the track's centre line crosses itself (near {_where(centre[i])} and {_where(centre[j])})", field)
+    check_drivable(centre, float(width), field)  # before re-orienting: arc lengths count from the user's first point
     # Oriented counter-clockwise, so "left" is the inside wall on every track (only matters for pictures).
     signed_area = 0.5 * np.sum(_cross(centre[:, 0], centre[:, 1], centre[nxt, 0], centre[nxt, 1]))
     if signed_area < 0:
@@ -254,6 +263,51 @@ def build_track(name: str, points, width: float, field: str = "track") -> Track:
     track_length = float(cumulative[-1] + np.linalg.norm(centre[0] - centre[-1]))
     candidates = _wall_candidates(centre, left, right, walls_a, walls_b)
     return Track(name, centre, float(width), left, right, cumulative, track_length, candidates, walls_a, walls_b)
+
+
+def bend_radii(centre: np.ndarray, window: int = BEND_WINDOW) -> np.ndarray:
+    """The radius of the centre line's bend at every sample of a closed, ~1 m resampled polyline.
+
+    It is the radius of the circle through the points `window` samples before and after each point (about
+    a wheelbase either side), so a polyline's sharp corner is judged by the bend it makes over a car's
+    length rather than by the angle at one vertex; on a true circle it is that circle's radius.
+    """
+    a = np.roll(centre, window, axis=0)
+    c = np.roll(centre, -window, axis=0)
+    ab, bc, ca = (np.linalg.norm(u - v, axis=1) for u, v in ((centre, a), (c, centre), (a, c)))
+    twice_area = np.abs(_cross(*(centre - a).T, *(c - a).T))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        radius = ab * bc * ca / (2 * twice_area)
+    return np.where(twice_area > 1e-12, radius, np.inf)
+
+
+def check_drivable(centre: np.ndarray, width: float, field: str = "track") -> None:
+    """Refuse a track with a bend the car cannot take at its minimum turning radius (ArenaError naming it).
+
+    The rule: a bend of centre-line radius r in a lane of width w is drivable when
+        r + w / 2 - CAR_RADIUS >= MIN_TURN_RADIUS  (~3.66 m).
+    Why: going round a bend, the widest circle the car's centre can follow without its body (a disc of
+    radius CAR_RADIUS) touching a wall is the one along the outer wall, of radius r + w/2 - CAR_RADIUS;
+    if even that is tighter than the car's tightest turn (full steering lock), no line through the bend
+    exists that stays on the track. The rule ignores corner-cutting across the lane (a racing line can
+    take a short bend wider than its centre-line radius), so it errs on the side of refusing: a track it
+    accepts can be driven at low enough speed. Speed never makes a bend undrivable: the grip limit
+    (|yaw rate x speed| <= 12 m/s^2) only binds above sqrt(12 x 3.66) ~= 6.6 m/s, and the car can brake.
+    """
+    radius = bend_radii(centre)
+    room = radius + width / 2 - CAR_RADIUS
+    worst = int(np.argmin(room))
+    if room[worst] < MIN_TURN_RADIUS - 1e-9:
+        along = float(np.sum(np.linalg.norm(np.diff(centre[: worst + 1], axis=0), axis=1)))
+        need = MIN_TURN_RADIUS - width / 2 + CAR_RADIUS
+        raise ArenaError(
+            f"the bend at {_where(centre[worst])}, {along:.1f} m along the lap from the first point, has a "
+            f"centre-line radius of {radius[worst]:.2f} m: the car (minimum turning radius {MIN_TURN_RADIUS:.2f} m, "
+            f"body radius {CAR_RADIUS:g} m) cannot take it at width {width:g} m, which needs centre-line radius + "
+            f"half width - car radius >= {MIN_TURN_RADIUS:.2f} m; make the bend's radius at least {need:.2f} m "
+            f"or widen the track",
+            field,
+        )
 
 
 def _where(point) -> str:
@@ -358,23 +412,57 @@ def builtin_track(name: str) -> Track:
 
 
 def parse_track(value, field: str = "track") -> Track:
-    """A built-in track name or {"points": [[x, y], ...], "width": w} -> Track (ArenaError if unusable)."""
+    """A track source -> Track (ArenaError if unusable). Accepted:
+
+    - a built-in name ("oval", "scurve", "hard");
+    - "random:<seed>": a generated track with the generator's default parameters;
+    - {"generator": {"seed": 7, ...}}: a generated track (see arena.tasks.car.generator for the parameters);
+    - {"points": [[x, y], ...], "width": w} (optional "name"): a user track; points may be a numpy array;
+    - a Track (returned as is).
+    """
+    if isinstance(value, Track):
+        return value
     if isinstance(value, str):
+        if value.startswith("random:"):
+            from arena.tasks.car.generator import generated_track, parse_random_name
+
+            return generated_track(**parse_random_name(value, field), field=field)
         if value not in BUILTIN_TRACKS:
-            raise ArenaError(f"unknown track {value!r}; built-in tracks: {', '.join(BUILTIN_TRACKS)}, or give {{points, width}}", field)
+            raise ArenaError(
+                f"unknown track {value!r}; built-in tracks: {', '.join(BUILTIN_TRACKS)}; or 'random:<seed>', "
+                '{"generator": {"seed": ...}} or {"points": [[x, y], ...], "width": metres}',
+                field,
+            )
         return builtin_track(value)
     if not isinstance(value, dict):
-        raise ArenaError('a track is a built-in name or an object {"points": [[x, y], ...], "width": metres}', field)
+        raise ArenaError(
+            'a track is a built-in name, "random:<seed>", {"generator": {"seed": ...}} or an object '
+            '{"points": [[x, y], ...], "width": metres}',
+            field,
+        )
+    if "generator" in value:
+        from arena.tasks.car.generator import check_generator_params, generated_track
+
+        if set(value) != {"generator"}:
+            raise ArenaError(f'a generated track is {{"generator": {{...}}}} alone; got keys {sorted(value)}', field)
+        return generated_track(**check_generator_params(value["generator"], field), field=field)
     unknown = set(value) - {"points", "width", "name"}
     if unknown or "points" not in value or "width" not in value:
         raise ArenaError(f'a user track needs exactly "points" and "width" (optional "name"); got {sorted(value)}', field)
     points = value["points"]
-    if not isinstance(points, (list, tuple)) or not all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p)
+    if isinstance(points, np.ndarray):
+        if points.ndim != 2 or points.shape[1:] != (2,) or not np.issubdtype(points.dtype, np.number) or points.dtype == bool:
+            raise ArenaError(f"track points must be an (n, 2) array of numbers, got shape {points.shape} of {points.dtype}", field)
+    elif not isinstance(points, (list, tuple)) or not all(
+        isinstance(p, (list, tuple, np.ndarray)) and len(p) == 2
+        and all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, (bool, np.bool_)) for c in p)
         for p in points
     ):
-        raise ArenaError("track points must be a list of [x, y] number pairs", field)
+        raise ArenaError("track points must be a list of [x, y] number pairs (or an (n, 2) numpy array)", field)
     name = value.get("name", "user")
     if not isinstance(name, str) or len(name) > 64:
         raise ArenaError("a track name must be a string of at most 64 characters", field)
-    return build_track(name, points, value["width"], field)
+    width = value["width"]
+    if isinstance(width, np.generic) and not isinstance(width, np.bool_):
+        width = width.item()
+    return build_track(name, points, width, field)
