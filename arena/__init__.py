@@ -16,6 +16,7 @@ _PUBLIC = {
     "resolve": "arena.runspec",
     "RunSpec": "arena.runspec",
     "execute": "arena.runner",
+    "execute_seeds": "arena.runner",
     "make_task": "arena.tasks",
     "task_info": "arena.tasks",
     "TASKS": "arena.tasks",

@@ -86,6 +86,21 @@ class RunResult:
         return data
 
 
+def check_every(task) -> int | None:
+    """The solve-check cadence of a task, in evaluations: the same for every method.
+
+    A method checks its best network at most once every this many evaluations (and always before its
+    budget runs out); None means after every epoch or generation. The rule: the check's forward passes
+    on the held-out set may cost at most half the training evaluations they judge, so logic tasks (the
+    check is 2^n rows, and backprop reuses its training forward) check every step, and function tasks
+    (a 1,000-point grid on sine) every 2 x len(held-out set) evaluations. Control tasks: None (their
+    trainers check on their own schedule). The check is never counted as evaluations.
+    """
+    if getattr(task, "is_logic", True) or getattr(task, "x_test", None) is None:
+        return None
+    return 2 * len(task.x_test)
+
+
 class RunClock:
     """Tracks evaluations, seconds, the best score so far, first solve and a thinned learning curve.
 
@@ -94,8 +109,16 @@ class RunClock:
     final point), so a million epochs still make a curve of a few hundred points.
     """
 
-    def __init__(self, budget: Budget, higher_is_better: bool, progress: ProgressCallback | None = None):
+    def __init__(
+        self,
+        budget: Budget,
+        higher_is_better: bool,
+        progress: ProgressCallback | None = None,
+        check_every: int | None = None,
+    ):
         self.budget = budget
+        self.check_every = check_every  # solve-check cadence in evaluations (see `check_every(task)`, `due()`)
+        self._last_check: int | None = None
         self.higher_is_better = higher_is_better
         self.progress = progress
         self.start = time.perf_counter()
@@ -117,6 +140,15 @@ class RunClock:
     def cpu_seconds(self) -> float:
         return time.thread_time() - self.cpu_start
 
+    def due(self) -> bool:
+        """Whether the solve check is due now: at least `check_every` evaluations since the last check
+        (or no check yet), or the budget is spent (so the last network is always judged)."""
+        if not self.check_every or self._last_check is None:
+            return True
+        if self.evaluations - self._last_check >= self.check_every:
+            return True
+        return self.budget.exhausted(self.evaluations, self.seconds())
+
     def better(self, score: float) -> bool:
         if self.best_score is None:
             return True
@@ -132,7 +164,10 @@ class RunClock:
         self.step += 1
         seconds = self.seconds()
         self._last_seconds = seconds
-        if score is None or score != score:  # no check this step, or a diverged network (NaN)
+        if score is None:  # no check this step
+            return False
+        self._last_check = self.evaluations
+        if score != score:  # a diverged network (NaN)
             return False
         improved = self.better(score)
         first_solve = solved and not self.solved

@@ -51,3 +51,33 @@ def execute(spec: RunSpec, seed: int, progress: ProgressCallback | None = None) 
     task = make_task(spec.task, spec.task_options)
     seed_everything(seed)
     return ALGORITHMS[spec.algorithm].train(task, spec.architecture, spec.settings, spec.budget, seed, progress)
+
+
+def execute_seeds(spec: RunSpec, seeds, progress=None) -> list[RunResult]:
+    """Run `spec` once per seed in this process, batched where the algorithm can: one result per seed, in order.
+
+    Backprop trains the seeds as one stacked model (`backprop.train_seeds`): every seed's result is its
+    unbatched run's, up to float reduction order, with evaluations counted per seed exactly as unbatched;
+    its seconds are its share of the batch's time and `metrics["batched"]` is the number of seeds.
+    Algorithms without a batched trainer (ga, cmaes, ppo) run the seeds one after another, each exactly
+    as `execute` would (bit for bit). `progress(seed, Progress)` returning True cancels that seed.
+    """
+    import torch
+
+    seeds = [int(seed) for seed in seeds]
+    for seed in seeds:
+        check_seed(seed)
+    if not seeds:
+        return []
+    torch.set_num_threads(1)
+    task = make_task(spec.task, spec.task_options)
+    module = ALGORITHMS[spec.algorithm]
+    batched = getattr(module, "train_seeds", None)
+    if batched is not None and len(seeds) > 1:
+        return batched(task, spec.architecture, spec.settings, spec.budget, seeds, progress)
+    results = []
+    for seed in seeds:
+        seed_everything(seed)
+        callback = None if progress is None else (lambda report, seed=seed: progress(seed, report))
+        results.append(module.train(task, spec.architecture, spec.settings, spec.budget, seed, callback))
+    return results

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from arena.service.settings import Settings, get_settings, reset_settings
-from arena.workers.app import broker_transport_options
+from arena.workers.app import broker_connection, broker_transport_options
 
 
 def test_embedded_defaults_live_in_the_data_dir(tmp_path, monkeypatch):
@@ -17,8 +17,9 @@ def test_embedded_defaults_live_in_the_data_dir(tmp_path, monkeypatch):
     assert settings.database_url == f"sqlite:///{tmp_path}/arena.db"
     assert settings.broker_url == f"sqla+sqlite:///{tmp_path}/broker.db"  # apart from the ledger
     assert settings.embedded and settings.max_population == 2000
-    # The SQLAlchemy transport passes its options to create_engine: only engine arguments.
-    assert broker_transport_options(settings) == {"connect_args": {"timeout": 30}}
+    # Engine arguments and a short polling interval, which EmbeddedTransport keeps away from create_engine.
+    assert broker_transport_options(settings) == {"connect_args": {"timeout": 30}, "polling_interval": 0.05}
+    assert broker_connection(settings) == (f"sqlite:///{tmp_path}/broker.db", "arena.workers.app:EmbeddedTransport")
 
 
 def test_environment_overrides_and_cache_reset(monkeypatch):

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult
+from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.tasks.base import episode_seed
 from arena.validation import Model
@@ -86,7 +86,7 @@ def train(
     diagonal = settings.covariance == "diagonal" or (
         settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
     )
-    clock = RunClock(budget, task.info.higher_is_better, progress)
+    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
     generation = 0
     population_size = settings.population_size
     best_weights = None
@@ -121,7 +121,7 @@ def train(
 
             champion = solutions[int(np.argmin(losses))]
             score = solved = None
-            if clock.step % task.info.eval_interval == 0:
+            if clock.step % task.info.eval_interval == 0 and clock.due():  # the same cadence as every method
                 if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
                     score, solved = last_check["verdict"]
                 else:

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult
+from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.tasks.base import episode_seed
 from arena.validation import Model, is_complete
@@ -138,7 +138,7 @@ def train(
     selection = settings.parent_selection_type
     if not builtin and selection == "tournament":
         selection = vectorised_tournament(settings, operator_rng)
-    clock = RunClock(budget, task.info.higher_is_better, progress)
+    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
     evaluated = {"generation": -1, "members": set()}  # who was scored on this generation's episodes
     best = {"weights": initial_population[0].copy()}
     last_check = {"champion": None, "verdict": None}
@@ -165,7 +165,7 @@ def train(
 
         score = solved = None
         champion = ga.population[int(np.argmax(fitness))]
-        if clock.step % task.info.eval_interval == 0:
+        if clock.step % task.info.eval_interval == 0 and clock.due():  # the same cadence as every method
             # With a deterministic fitness, an unchanged champion (an elite) has an unchanged score.
             if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
                 score, solved = last_check["verdict"]

@@ -1,0 +1,145 @@
+"""Batched seeds (arena.execute_seeds): per-seed counts, order and results against unbatched runs.
+
+Batched backprop differs from `execute` only in float reduction order (stacked matrix products), so
+evaluation counts and solves are compared exactly, scores within float tolerance, and where a few
+ulps could flip a decision the distributions over 30 seeds are compared. No wall-clock bounds.
+"""
+
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+
+import arena
+from arena.contract import Budget, RunClock, check_every
+from arena.runner import execute, execute_seeds
+from arena.runspec import resolve
+from arena.tasks import make_task
+
+
+def counts(result):
+    return (result.solved, result.evaluations_to_solve, result.evaluations, result.stopped, [p["evaluations"] for p in result.curve])
+
+
+def test_public_entry_point():
+    assert arena.execute_seeds is execute_seeds
+
+
+def test_xor_stop_on_solve_same_counts_per_seed():
+    spec = resolve("xor", "backprop", budget={"evaluations": 12_000})
+    seeds = [3, 0, 11, 5, 8, 1, 2, 40]
+    batched = execute_seeds(spec, seeds)
+    assert len(batched) == len(seeds)
+    for seed, result in zip(seeds, batched):
+        alone = execute(spec, seed)
+        assert counts(result) == counts(alone), seed
+        assert result.score == pytest.approx(alone.score, rel=1e-4, abs=1e-6)
+        np.testing.assert_allclose(result.weights, alone.weights, rtol=1e-4, atol=1e-5)
+        assert result.metrics["batched"] == len(seeds)
+        assert result.metrics["margin"] == pytest.approx(alone.metrics["margin"], abs=1e-5)
+
+
+def test_initial_weights_are_the_unbatched_draws():
+    # A budget of one epoch without solving: the curve's first point and the weights move by one step.
+    spec = resolve("xor", "backprop", budget={"evaluations": 12, "stop_on_solve": False}, settings={"learning_rate": 1e-6})
+    seeds = [0, 1, 2]
+    for seed, result in zip(seeds, execute_seeds(spec, seeds)):
+        np.testing.assert_allclose(result.weights, execute(spec, seed).weights, rtol=0, atol=1e-6)
+
+
+def test_minibatches_and_functions_count_the_same_per_seed():
+    spec = resolve("sine", "backprop", budget={"evaluations": 64 * 3 * 40, "stop_on_solve": False}, settings={"batch_size": 16})
+    seeds = [0, 1, 2, 3]
+    for seed, result in zip(seeds, execute_seeds(spec, seeds)):
+        alone = execute(spec, seed)
+        assert counts(result) == counts(alone)
+        assert result.score == pytest.approx(alone.score, rel=1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_other_optimisers_are_per_seed(optimizer):
+    spec = resolve("xor", "backprop", budget={"evaluations": 3000, "stop_on_solve": False}, settings={"optimizer": optimizer, "learning_rate": 0.05})
+    seeds = [4, 5, 6]
+    for seed, result in zip(seeds, execute_seeds(spec, seeds)):
+        alone = execute(spec, seed)
+        # Not the curve: on a plateau it keeps points for improvements of a few ulps, where float noise decides.
+        assert counts(result)[:4] == counts(alone)[:4]
+        assert result.score == pytest.approx(alone.score, rel=1e-3, abs=1e-6)
+
+
+def test_thirty_seeds_distributions_agree():
+    spec = resolve("xor", "backprop", budget={"evaluations": 6000})
+    seeds = list(range(30))
+    batched = execute_seeds(spec, seeds)
+    alone = [execute(spec, seed) for seed in seeds]
+    identical = sum(counts(b) == counts(a) for b, a in zip(batched, alone))
+    assert sum(r.solved for r in batched) == sum(r.solved for r in alone)
+    solved_b = [r.evaluations_to_solve for r in batched if r.solved]
+    solved_a = [r.evaluations_to_solve for r in alone if r.solved]
+    assert np.median(solved_b) == np.median(solved_a)
+    assert mannwhitneyu(solved_b, solved_a).pvalue > 0.05
+    assert identical >= 27  # in practice all 30: float noise could only flip a near-tie
+
+
+def test_seconds_are_shares_of_the_batch():
+    spec = resolve("xor", "backprop", budget={"evaluations": 1200, "stop_on_solve": False})
+    results = execute_seeds(spec, [0, 1, 2, 3])
+    assert all(r.metrics["batched"] == 4 for r in results)
+    # Same epochs for every seed, so the same share: one batch's time split four ways.
+    assert len({round(r.seconds, 9) for r in results}) == 1
+    assert all(r.cpu_seconds is not None for r in results)
+
+
+def test_early_stopped_seeds_are_frozen_and_the_rest_go_on():
+    spec = resolve("xor", "backprop", budget={"evaluations": 12_000})
+    results = execute_seeds(spec, list(range(10)))
+    stops = {r.evaluations for r in results}
+    assert len(stops) > 1  # seeds stopped at different epochs
+    for r in results:
+        if r.solved:
+            assert r.stopped == "solved" and r.evaluations == r.evaluations_to_solve
+
+
+def test_cancel_one_seed_through_the_callback():
+    spec = resolve("xor", "backprop", budget={"evaluations": 6000, "stop_on_solve": False})
+    results = execute_seeds(spec, [0, 1, 2], progress=lambda seed, p: seed == 1 and p.step >= 5)
+    assert [r.stopped for r in results] == ["budget", "cancelled", "budget"]
+    assert results[1].evaluations == 5 * 12
+    assert results[0].evaluations == 6000
+
+
+@pytest.mark.parametrize("method", ["ga", "cmaes"])
+def test_unbatched_methods_fall_back_to_one_after_another_bit_for_bit(method):
+    spec = resolve("xor", method, budget={"evaluations": 3000, "stop_on_solve": False})
+    seeds = [2, 9]
+    for seed, result in zip(seeds, execute_seeds(spec, seeds)):
+        alone = execute(spec, seed)
+        assert counts(result) == counts(alone)
+        assert result.score == alone.score and result.weights == alone.weights
+
+
+def test_check_cadence_in_evaluations():
+    assert check_every(make_task("xor")) is None  # logic: every step (backprop reuses its forward)
+    sine = make_task("sine")
+    assert check_every(sine) == 2 * len(sine.x_test)
+    clock = RunClock(Budget(evaluations=10_000), higher_is_better=False, check_every=1000)
+    checks = []
+    while not clock.should_stop():
+        clock.evaluations += 192
+        if clock.due():
+            checks.append(clock.evaluations)
+            clock.record(1.0)
+        else:
+            clock.record(None)
+    # At most every 1000 evaluations, except the extra check when the budget runs out.
+    assert checks[0] == 192 and all(b - a >= 1000 for a, b in zip(checks[:-1], checks[1:-1]))
+    assert checks[-1] == clock.evaluations  # the last network is always judged
+
+
+def test_backprop_on_sine_checks_at_most_every_k_evaluations():
+    spec = resolve("sine", "backprop", budget={"evaluations": 64 * 3 * 60, "stop_on_solve": False})
+    reports = []
+    execute(spec, 0, progress=reports.append)
+    assert len(reports) == 60  # progress still every epoch
+    checked = [p.evaluations for p, q in zip(reports[1:], reports) if p.score != q.score]
+    k = check_every(make_task("sine"))
+    assert len(checked) >= 2 and all(b - a >= k for a, b in zip(checked[:-1], checked[1:-1]))  # last: the budget's end
