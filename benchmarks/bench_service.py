@@ -46,7 +46,8 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379"  # the benchmark claims an empty databa
 TARGETS = {
     "overhead-embedded": 1.5,
     "overhead-redis-pg": 0.050,
-    "leaderboard": 0.050,
+    "leaderboard": 0.050,  # warm: the task's leaderboard cached at its version
+    "leaderboard-cold": 1.0,  # a run of the task just finished: every statistic recomputed
     "job": 0.050,
     "demo": 180.0,
 }
@@ -233,7 +234,7 @@ def fill_ledger(url: str, total_runs: int, xor_share: float, seeds_per_job: int 
     from arena.runspec import resolve
     from arena.service.db import get_engine
     from arena.service.queries import settings_hash
-    from arena.service.tables import Job, Run, utcnow
+    from arena.service.tables import Job, LeaderboardVersion, Run, utcnow
     from arena.tasks import TASKS
 
     rng = random.Random(rng_seed)
@@ -265,17 +266,20 @@ def fill_ledger(url: str, total_runs: int, xor_share: float, seeds_per_job: int 
             xor_job_ids.append(job_id)
         for method in ("backprop", "ga"):
             spec, digest = spec_for(task, method, variant)
-            for seed in seeds:
+            # Distinct seeds across jobs (a job's seeds offset by its id): every run is evidence, the
+            # statistics' worst case; resubmitted seeds would collapse into duplicates.
+            for seed in (job_id * seeds_per_job + s for s in seeds):
                 solved = rng.random() < 0.8
                 evaluations = rng.randrange(10_000, 1_000_000)
                 seconds = evaluations / 2e6
                 runs.append(
-                    {"job_id": job_id, "task": task, "method": method, "seed": seed, "settings": spec, "settings_hash": digest,
+                    {"job_id": job_id, "task": task, "method": method, "algorithm": method, "seed": seed, "spec": spec, "settings_hash": digest,
                      "status": "succeeded", "attempts": 1, "created_at": now, "sent_at": now, "started_at": now, "heartbeat_at": now,
                      "finished_at": now, "worker": "bench", "progress_evaluations": evaluations, "progress_seconds": seconds,
                      "progress_score": rng.random() * 0.1, "score": rng.random() * 0.1, "solved": solved,
                      "evaluations_to_solve": evaluations // 2 if solved else None, "seconds_to_solve": seconds / 2 if solved else None,
-                     "evaluations": evaluations, "seconds": seconds, "stopped": "solved" if solved else "budget", "metrics": {},
+                     "evaluations": evaluations, "seconds": seconds, "cpu_seconds": seconds * 0.9,
+                     "cpu_seconds_to_solve": seconds * 0.45 if solved else None, "stopped": "solved" if solved else "budget", "metrics": {},
                      "extra_parameters": 0, "library_versions": {}, "error": None}
                 )  # fmt: skip
     engine = get_engine(url)
@@ -285,6 +289,8 @@ def fill_ledger(url: str, total_runs: int, xor_share: float, seeds_per_job: int 
             connection.execute(insert(Run), runs[start : start + 10_000])
         # Explicit ids bypassed the sequences; keep them ahead so the service could still insert.
         connection.execute(text("SELECT setval(pg_get_serial_sequence('jobs', 'id'), (SELECT max(id) FROM jobs))"))
+        # What finishing the runs would have done: every task's leaderboard version bumped.
+        connection.execute(insert(LeaderboardVersion), [{"task": task, "version": 1} for task in {job["task"] for job in jobs}])
         connection.execute(text("ANALYZE"))
     return xor_job_ids[len(xor_job_ids) // 2]
 
@@ -319,6 +325,7 @@ def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | 
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 wait_for_health(client, api)
                 board = measure_get(client, "/leaderboard?task=xor", repeats)
+                cold = measure_cold_leaderboard(client, url, "xor", 3 if quick else 5)
                 job = measure_get(client, f"/jobs/{job_id}", repeats)
         finally:
             api.terminate()
@@ -327,6 +334,7 @@ def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | 
     rows = []
     for label, values, key in (
         (f"GET /leaderboard?task=xor ({total_runs:,} runs stored, ~{xor_runs:,} on xor)", board, "leaderboard"),
+        (f"GET /leaderboard?task=xor, cold (xor's version bumped before each request)", cold, "leaderboard-cold"),
         (f"GET /jobs/{{id}} (20 runs, {total_runs:,} stored)", job, "job"),
     ):
         median, p90 = median_and_p90(values)
@@ -334,6 +342,23 @@ def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | 
         rows.append([label, f"{len(values)} requests", fmt_seconds(median), fmt_seconds(p90), f"< {fmt_seconds(target)}", "yes" if median < target else "**no**"])
     rows.append([f"bulk insert of {total_runs:,} synthetic runs (setup)", "1", fmt_seconds(fill_seconds), "", "", ""])
     return rows
+
+
+def measure_cold_leaderboard(client: httpx.Client, url: str, task: str, repeats: int) -> list[float]:
+    """Latencies of leaderboard requests each made right after the task's version moved (as when a run
+    finishes), so the API recomputes every statistic: the cold path."""
+    from sqlalchemy import text
+
+    from arena.service.db import get_engine
+
+    times = []
+    for _ in range(repeats):
+        with get_engine(url).begin() as connection:
+            connection.execute(text("UPDATE leaderboard_versions SET version = version + 1 WHERE task = :task"), {"task": task})
+        start = time.perf_counter()
+        client.get(f"/leaderboard?task={task}").raise_for_status()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def wait_for_health(client: httpx.Client, process: subprocess.Popen, timeout: float = 30) -> None:

@@ -1,141 +1,111 @@
-"""Leaderboard and comparison statistics on known data: the aggregation alone, and over the API."""
+"""The service's adapter over the verdict (arena/service/stats.py) on known data: grouping runs into
+configurations, ranking, each method's best configuration head to head, job comparisons, the summary.
+The statistics themselves are checked in tests/test_verdict.py; over HTTP in tests/test_service_verdict.py."""
 
 from __future__ import annotations
 
-import math
+import json
 
 import pytest
-from scipy.stats import norm
 
-from arena.runspec import resolve
-from arena.service import queries, stats
-from arena.service.db import session_scope
-from arena.service.tables import utcnow
+from arena.service import schemas, stats, verdict
+
+_ids = iter(range(1, 1_000_000))
 
 
-def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The textbook Wilson score interval, written out, to check scipy's."""
-    z = norm.ppf(1 - (1 - confidence) / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
-
-
-def run(method, digest, seed, solved, score, to_solve=None, status="succeeded"):
+def run(method, digest, seed, solved, evaluations, status="succeeded", algorithm=None):
     return {
-        "method": method, "settings_hash": digest, "status": status, "seed": seed, "score": score, "solved": solved,
-        "evaluations_to_solve": to_solve, "seconds_to_solve": to_solve / 100 if to_solve else None,
-        "evaluations": to_solve or 1000, "seconds": (to_solve or 1000) / 100,
+        "id": next(_ids), "method": method, "algorithm": algorithm or method, "settings_hash": digest, "seed": seed,
+        "status": status, "solved": solved, "evaluations": evaluations, "seconds": evaluations / 1e4,
+        "cpu_seconds": evaluations / 2e4, "evaluations_to_solve": evaluations if solved else None,
+        "seconds_to_solve": evaluations / 1e4 if solved else None, "cpu_seconds_to_solve": evaluations / 2e4 if solved else None,
+    }  # fmt: skip
+
+
+def configuration(method, digest, outcomes, **kwargs):
+    """outcomes: [(solved, evaluations)], one per seed."""
+    return [run(method, digest, seed, solved, evaluations, **kwargs) for seed, (solved, evaluations) in enumerate(outcomes)]
+
+
+# backprop "a": 10/10 solved fast; ga "b": 10/10 slowly; ga "c": 3/10; cmaes "d": 0/10 and a failed run.
+FAST = configuration("backprop", "a", [(True, 100 + 10 * i) for i in range(10)])
+SLOW = configuration("ga", "b", [(True, 5000 + 100 * i) for i in range(10)])
+WEAK = configuration("ga", "c", [(i < 3, 400 if i < 3 else 20_000) for i in range(10)])
+NONE = configuration("cmaes", "d", [(False, 20_000)] * 10) + [run("cmaes", "d", 15, None, 0, status="failed")]
+SPECS = {digest: {"architecture": {"input_size": 2, "hidden_sizes": [4], "output_size": 1}, "settings": {"id": digest}, "budget": {"evaluations": 20_000}} for digest in "abcd"}
+
+
+def test_leaderboard_ranks_by_success_rate_then_ert_and_names_each_methods_best():
+    body, best = stats.leaderboard(NONE + WEAK + SLOW + FAST, SPECS)
+    assert [(e["rank"], e["method"], e["settings_hash"]) for e in body["entries"]] == [
+        (1, "backprop", "a"), (2, "ga", "b"), (3, "ga", "c"), (4, "cmaes", "d"),
+    ]  # fmt: skip
+    first = body["entries"][0]
+    assert first["ert_evaluations"] == pytest.approx(sum(100 + 10 * i for i in range(10)) / 10)
+    assert first["settings"] == {"id": "a"} and first["budget"] == {"evaluations": 20_000} and first["label"] == "backprop"
+    assert body["entries"][3]["failed"] == 1 and body["entries"][3]["ert_evaluations"] is None
+    # Both 10/10: their Wilson intervals overlap, but the ERT intervals do not: not tied.
+    assert body["entries"][1]["tied_with_previous"] is False
+    assert {m: b["settings_hash"] for m, b in best.items()} == {"backprop": "a", "ga": "b", "cmaes": "d"}
+    assert body["best"]["ga"] == {"label": "ga", "settings_hash": "b", "rank": 2}
+    assert len(body["comparisons"]) == 3  # every pair of the three methods' best configurations
+    assert body["verdict"]["evaluations"]["winner"] == "backprop"
+    assert "backprop needs fewer evaluations" in body["verdict"]["evaluations"]["text"]
+    schemas.Leaderboard.model_validate({"task": "xor", "score_name": "mse", "higher_is_better": False, **body})
+
+
+def test_a_tie_is_marked():
+    twin = [{**r, "settings_hash": "a2", "id": r["id"] + 500_000} for r in FAST]
+    body, _ = stats.leaderboard(FAST + twin, {})
+    assert [e["tied_with_previous"] for e in body["entries"]] == [False, True]
+    assert body["entries"][0]["tie_group"] == body["entries"][1]["tie_group"] == 1
+
+
+def test_duplicates_are_counted_once_and_reported():
+    again = [{**r, "id": r["id"] + 600_000} for r in FAST]
+    body, _ = stats.leaderboard(FAST + again, {})
+    (entry,) = body["entries"]
+    assert (entry["runs"], entry["duplicates"], body["duplicates"]) == (10, 10, 10)
+    assert entry["success_rate_ci"] == verdict.configuration_stats(FAST)["success_rate_ci"]
+
+
+def test_car_methods_are_labelled_with_their_algorithm():
+    ppo = configuration("backprop", "p", [(True, 1000)] * 3, algorithm="ppo")
+    body, best = stats.leaderboard(ppo + configuration("ga", "g", [(True, 2000)] * 3), {})
+    assert body["entries"][0]["label"] == "backprop (ppo)" and best["backprop"]["label"] == "backprop (ppo)"
+    assert {c["first"] for c in body["comparisons"]} | {c["second"] for c in body["comparisons"]} == {"backprop (ppo)", "ga"}
+
+
+def test_one_method_alone_has_nothing_to_compare():
+    body, _ = stats.leaderboard(FAST, {})
+    assert body["comparisons"] == []
+    assert all(v["winner"] is None and "nothing to compare" in v["text"] for v in body["verdict"].values())
+
+
+def test_job_comparison():
+    result = stats.comparison(FAST + SLOW + [{**FAST[0], "id": 999_999}])
+    assert set(result["methods"]) == {"backprop", "ga"} and result["duplicates"] == 1
+    assert result["methods"]["backprop"]["runs"] == 10
+    (pair,) = result["comparisons"]
+    assert (pair["first"], pair["second"]) == ("backprop", "ga")
+    assert pair["probability_of_improvement"]["evaluations"] == {"estimate": 1.0, "low": 1.0, "high": 1.0}
+    assert pair["verdict"]["reliability"]["winner"] is None  # 10/10 against 10/10
+    assert result["verdict"]["evaluations"]["winner"] == "backprop"
+    json.dumps(result, allow_nan=False)
+
+
+def test_summary_counts_tasks_won_lost_undecided():
+    tasks = {
+        "xor": stats.best_runs(FAST + SLOW),
+        "and": stats.best_runs(FAST + [{**r, "settings_hash": "b2"} for r in SLOW]),
+        "or": stats.best_runs(configuration("backprop", "a", [(True, 100)] * 3) + configuration("ga", "b", [(True, 100)] * 3)),
     }
-
-
-# Lower score is better (an MSE). Expected ranking: ga-b (2/2 solved), backprop-a (3/4), backprop-c (0/3).
-KNOWN = [
-    run("backprop", "a", 0, True, 0.01, 100),
-    run("backprop", "a", 1, True, 0.02, 200),
-    run("backprop", "a", 2, True, 0.03, 300),
-    run("backprop", "a", 3, False, 0.40),
-    run("backprop", "a", 4, None, None, status="failed"),
-    run("ga", "b", 0, True, 0.05, 1000),
-    run("ga", "b", 1, True, 0.04, 3000),
-    run("backprop", "c", 0, False, 0.30),
-    run("backprop", "c", 1, False, 0.20),
-    run("backprop", "c", 2, False, 0.25, status="cancelled"),
-]
-
-
-def test_equal_success_rates_rank_by_median_seconds_to_solve():
-    # "fast" needs more evaluations but fewer seconds than "frugal": seconds decide, as specified.
-    fast = [{**run("ga", "fast", seed, True, 0.01, 5000), "seconds_to_solve": 0.5} for seed in range(2)]
-    frugal = [{**run("backprop", "frugal", seed, True, 0.01, 500), "seconds_to_solve": 2.0} for seed in range(2)]
-    board = stats.leaderboard(stats.summarize_groups(frugal + fast), higher_is_better=False)
-    assert [e["settings_hash"] for e in board] == ["fast", "frugal"]
-
-
-def test_leaderboard_on_known_data():
-    specs = {digest: {"architecture": {"hidden_sizes": [4]}, "settings": {"id": digest}, "budget": {}} for digest in "abc"}
-    board = stats.leaderboard(stats.summarize_groups(KNOWN), higher_is_better=False, configurations=specs)
-    assert [(e["rank"], e["method"], e["settings_hash"]) for e in board] == [(1, "ga", "b"), (2, "backprop", "a"), (3, "backprop", "c")]
-    assert [e["settings"]["id"] for e in board] == ["b", "a", "c"]
-    a = board[1]
-    assert (a["runs"], a["solved"], a["failed"], a["cancelled"]) == (4, 3, 1, 0)
-    assert a["success_rate"] == 0.75
-    assert a["success_rate_ci"] == pytest.approx(wilson(3, 4))
-    assert a["evaluations_to_solve"] == {"median": 200.0, "q1": 150.0, "q3": 250.0, "iqr": 100.0, "n": 3}
-    assert a["seconds_to_solve"]["median"] == pytest.approx(2.0)
-    assert a["median_score"] == pytest.approx(0.025)  # over the 4 runs that finished normally
-    c = board[2]
-    assert (c["runs"], c["solved"], c["cancelled"], c["success_rate"]) == (2, 0, 1, 0.0)
-    assert c["evaluations_to_solve"] is None and c["success_rate_ci"] == pytest.approx(wilson(0, 2))
-    assert board[0]["success_rate_ci"][1] == pytest.approx(1.0)
-
-
-def test_ties_on_success_rate_go_to_the_fewest_evaluations_then_the_best_score():
-    runs = [run("ga", "slow", 0, True, 0.01, 5000), run("backprop", "fast", 0, True, 0.09, 50)]
-    assert [e["settings_hash"] for e in stats.leaderboard(stats.summarize_groups(runs), higher_is_better=False)] == ["fast", "slow"]
-    unsolved = [run("ga", "x", 0, False, 0.5), run("ga", "y", 0, False, 0.2)]
-    assert [e["settings_hash"] for e in stats.leaderboard(stats.summarize_groups(unsolved), higher_is_better=False)] == ["y", "x"]
-    assert [e["settings_hash"] for e in stats.leaderboard(stats.summarize_groups(unsolved), higher_is_better=True)] == ["x", "y"]
-
-
-def test_head_to_head_by_seed():
-    runs = [
-        run("backprop", "a", 0, True, 0.01, 100), run("ga", "b", 0, True, 0.01, 900),  # backprop fewer evaluations
-        run("backprop", "a", 1, False, 0.30), run("ga", "b", 1, True, 0.02, 2000),  # only ga solved
-        run("backprop", "a", 2, False, 0.10), run("ga", "b", 2, False, 0.20),  # neither: lower MSE wins
-        run("backprop", "a", 3, True, 0.01, 100), run("ga", "b", 3, None, None, status="failed"),  # not a pair
-    ]
-    result = stats.comparison(runs, higher_is_better=False)
-    assert result["methods"]["backprop"]["runs"] == 4 and result["methods"]["ga"]["failed"] == 1
-    (pair,) = result["head_to_head"]
-    assert pair["seeds"] == 3
-    assert pair["by_evaluations"] == {"backprop_wins": 2, "ga_wins": 1, "ties": 0, "p_backprop_better": pytest.approx(2 / 3)}
-
-
-def test_leaderboard_over_the_api(service):
-    """Known results written through the same queries a worker uses, read back over HTTP."""
-    task = "or"
-    plan = {  # method -> (settings, [(solved, score, evaluations_to_solve)])
-        "backprop": ({"learning_rate": 0.05}, [(True, 0.01, 400), (True, 0.02, 800), (False, 0.3, None)]),
-        "ga": ({"population_size": 20}, [(True, 0.05, 2000), (True, 0.04, 1000), (True, 0.03, 3000)]),
-    }
-    specs = {m: resolve(task, m, {"evaluations": 10_000}, settings).to_dict() for m, (settings, _) in plan.items()}
-    with session_scope(service.database_url) as session:
-        job = queries.create_job(session, task, [0, 1, 2], specs, {"note": "known data"})
-        job_id, runs = job.id, [(r.id, r.method, r.seed) for r in job.runs]
-    for run_id, method, seed in runs:
-        solved, score, to_solve = plan[method][1][seed]
-        result = {
-            "score": score, "solved": solved, "evaluations_to_solve": to_solve, "seconds_to_solve": to_solve / 1000 if to_solve else None,
-            "evaluations": to_solve or 10_000, "seconds": 1.0, "stopped": "solved" if solved else "budget", "metrics": {},
-            "extra_parameters": 0, "curve": [], "weights": [0.0] * 17,
-        }
-        with session_scope(service.database_url) as session:
-            claim = queries.claim_run(session, run_id, "test", utcnow(), 3)
-            assert queries.record_result(session, run_id, claim.attempt, "succeeded", result=result)
-
-    board = service.client.get("/leaderboard", params={"task": task}).json()
-    assert board["score_name"] == "mse" and board["higher_is_better"] is False
-    ga, backprop = board["entries"][:2]
-    assert (ga["method"], ga["success_rate"], ga["solved"], ga["runs"]) == ("ga", 1.0, 3, 3)
-    assert ga["evaluations_to_solve"]["median"] == 2000 and ga["evaluations_to_solve"]["iqr"] == 1000
-    assert ga["settings"]["population_size"] == 20
-    assert backprop["success_rate"] == pytest.approx(2 / 3)
-    assert backprop["success_rate_ci"] == pytest.approx(wilson(2, 3))
-    assert backprop["evaluations_to_solve"]["median"] == 600 and backprop["median_score"] == pytest.approx(0.02)
-
-    # The API caches a leaderboard until a run of its task finishes: one more finished run shows at once.
-    with session_scope(service.database_url) as session:
-        extra = queries.create_job(session, task, [9], {"ga": specs["ga"]}, {"note": "one more"}).runs[0].id
-    with session_scope(service.database_url) as session:
-        claim = queries.claim_run(session, extra, "test", utcnow(), 3)
-        queries.record_result(session, extra, claim.attempt, "succeeded", result={"score": 0.5, "solved": False, "evaluations": 10_000, "seconds": 1.0})
-    again = service.client.get("/leaderboard", params={"task": task}).json()
-    ga_again = next(e for e in again["entries"] if e["method"] == "ga")
-    assert (ga_again["runs"], ga_again["solved"]) == (4, 3)
-
-    comparison = service.client.get(f"/jobs/{job_id}/comparison").json()
-    assert comparison["status"] == "succeeded"
-    # seed 0: backprop 400 < 2000; seed 1: backprop 800 < 1000; seed 2: only ga solved.
-    assert comparison["head_to_head"][0]["by_evaluations"]["backprop_wins"] == 2
+    result = stats.summary(tasks)
+    assert result["methods"]["backprop"]["evaluations"] == {"won": 2, "lost": 0, "undecided": 1}
+    assert result["methods"]["ga"]["evaluations"] == {"won": 0, "lost": 2, "undecided": 1}
+    assert result["tasks"]["xor"]["winner"]["evaluations"] == "backprop"
+    assert result["tasks"]["or"]["verdict"]["evaluations"]["winner"] is None
+    assert result["tasks"]["xor"]["n"] == {"backprop": 10, "ga": 10}
+    profile = result["performance_profiles"]["evaluations"]
+    assert profile["backprop"][0] == 1.0 and len(profile["tau"]) == len(profile["ga"])
+    schemas.Summary.model_validate(result)

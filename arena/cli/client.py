@@ -1,4 +1,4 @@
-"""Using the service: `submit`, `status`, `leaderboard`, with progress bars and tables.
+"""Using the service: `submit`, `status`, `leaderboard`, `compare`, `summary`, with progress bars and tables.
 
 These commands speak HTTP to the API (httpx), never to the database, so they work the same against
 `arena up` on this machine and against a `docker compose` deployment elsewhere. Every failure a user can
@@ -52,11 +52,22 @@ def register(commands) -> None:
     add_url(status)
     status.set_defaults(handler=status_command)
 
-    board = commands.add_parser("leaderboard", help="per task: one row per method and configuration, over all its runs")
+    board = commands.add_parser("leaderboard", help="per task: one row per method and configuration, ranked, with the verdict")
     board.add_argument("--task", required=True, help="task name")
     board.add_argument("--json", action="store_true", help="print the API's JSON")
     add_url(board)
     board.set_defaults(handler=leaderboard_command)
+
+    compare = commands.add_parser("compare", help="a job's methods head to head: statistics and the verdict per lens")
+    compare.add_argument("job", help="job id")
+    compare.add_argument("--json", action="store_true", help="print the API's JSON")
+    add_url(compare)
+    compare.set_defaults(handler=compare_command)
+
+    summary = commands.add_parser("summary", help="across tasks: tasks won / lost / undecided per method and lens")
+    summary.add_argument("--json", action="store_true", help="print the API's JSON")
+    add_url(summary)
+    summary.set_defaults(handler=summary_command)
 
 
 class ServiceClient:
@@ -202,10 +213,13 @@ def submit_command(args) -> int:
     if not args.json:
         print(f"job {job_id}: {body['task']}, {len(created['run_ids'])} runs")
     job = wait_for_jobs(client, [job_id], show_progress=not args.json)[0]
+    verdicts = client.get("/summary", jobs=str(job_id))
     if args.json:
-        print(json.dumps(job, indent=2))
+        print(json.dumps({**job, "summary": verdicts}, indent=2))
     else:
         print(format_runs(job))
+        print()
+        print(format_verdict_table(verdicts))
     return 0 if job.get("status") == "succeeded" else 1
 
 
@@ -225,6 +239,24 @@ def leaderboard_command(args) -> int:
         print(json.dumps(board, indent=2))
     else:
         print(format_leaderboard(board))
+    return 0
+
+
+def compare_command(args) -> int:
+    comparison = ServiceClient(args.url).get(f"/jobs/{args.job}/comparison")
+    if args.json:
+        print(json.dumps(comparison, indent=2))
+    else:
+        print(format_comparison(comparison))
+    return 0
+
+
+def summary_command(args) -> int:
+    summary = ServiceClient(args.url).get("/summary")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_summary(summary))
     return 0
 
 
@@ -392,8 +424,65 @@ def format_runs(job: dict) -> str:
     return table(headers, rows, right={0, 2, 4, 6, 7, 8})
 
 
+LENSES = (("reliability", "reliability"), ("evaluations", "evaluations"), ("cpu_seconds", "CPU seconds"))
+
+
+def short(value, seconds: bool = False) -> str:
+    """A number in a few characters: 950, 12.3k, 1.25M; seconds with 3 significant digits."""
+    if value is None:
+        return "?"
+    if seconds:
+        return f"{value:.3g}"
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:,.0f}" if magnitude >= 10 else f"{value:.3g}"
+
+
+def with_interval(estimate, interval, seconds: bool = False) -> str | None:
+    """'1.2k [900-2.1k]'; an unbounded high end is 'inf'; None without an estimate."""
+    if estimate is None:
+        return None
+    if not interval:
+        return short(estimate, seconds)
+    low, high = interval
+    return f"{short(estimate, seconds)} [{short(low, seconds)}-{'inf' if high is None else short(high, seconds)}]"
+
+
+def _km_median(stats: dict, lens: str = "evaluations", seconds: bool = False) -> str | None:
+    median = ((stats.get("kaplan_meier") or {}).get(lens) or {}).get("median") or {}
+    if median.get("estimate") is None:
+        return None
+    return with_interval(median["estimate"], [median.get("low"), median.get("high")], seconds)
+
+
+def _solved(stats: dict) -> str:
+    text = f"{stats.get('solved', 0)}/{stats.get('runs', 0)}"
+    interval = stats.get("success_rate_ci")
+    return text + (f" [{interval[0]:.0%}-{interval[1]:.0%}]" if interval else "")
+
+
+def format_verdict_lines(verdicts: dict, comparisons: list[dict]) -> list[str]:
+    """Per lens: the overall verdict, then each decided pair in words (one line each, to fit a screen)."""
+    lines = []
+    for lens, title in LENSES:
+        overall = (verdicts.get(lens) or {}).get("winner")
+        decided = [pair for pair in comparisons if pair["verdict"][lens]["winner"] is not None]
+        if not decided:
+            sizes = sorted({n for pair in comparisons for n in pair["n"].values()})
+            n = f"n={sizes[0]}" if len(sizes) == 1 else f"n={sizes[0]}..{sizes[-1]}" if sizes else "no runs"
+            lines.append(f"{title}: no detectable difference between any two methods ({n} each)")
+            continue
+        lines.append(f"{title}: {overall} better than every other method" if overall else f"{title}:")
+        for pair in comparisons:
+            lines.append(f"  {pair['first']} vs {pair['second']}: {pair['verdict'][lens]['text']}")
+    return lines
+
+
 def format_leaderboard(board: dict) -> str:
-    """GET /leaderboard as a table: one row per (method, configuration), best first."""
+    """GET /leaderboard as a table: one row per configuration, best first, then the verdict per lens."""
     task = board.get("task", "?")
     direction = "higher" if board.get("higher_is_better") else "lower"
     lines = [f"{task}: {board.get('score_name', 'score')} ({direction} is better)"]
@@ -402,25 +491,139 @@ def format_leaderboard(board: dict) -> str:
         return lines[0] + "\n(no finished runs yet)"
     rows = []
     for entry in entries:
-        rate, interval = entry.get("success_rate"), entry.get("success_rate_ci")
-        solved = f"{entry.get('solved', 0)}/{entry.get('runs', 0)}"
-        if rate is not None:
-            solved += f"  {rate:.0%}" + (f" [{interval[0]:.0%}-{interval[1]:.0%}]" if interval else "")
-        evals = entry.get("evaluations_to_solve") or {}
-        seconds = entry.get("seconds_to_solve") or {}
         rows.append(
             [
                 entry.get("rank"),
-                entry.get("method"),
+                entry.get("label") or entry.get("method"),
                 describe_configuration(entry, task),
-                solved,
-                f"{number(evals['median'])} ({number(evals['q1'])}-{number(evals['q3'])})" if evals else None,
-                number(seconds.get("median"), 3),
-                number(entry.get("median_score")),
+                _solved(entry),
+                with_interval(entry.get("ert_evaluations"), entry.get("ert_evaluations_ci")),
+                _km_median(entry),
+                short(entry.get("ert_seconds"), seconds=True) if entry.get("ert_seconds") is not None else None,
+                "=" if entry.get("tied_with_previous") else "",
             ]
         )
-    headers = ["#", "method", "configuration", "solved (95% CI)", "evals to solve: median (IQR)", "s to solve", "median score"]
-    return lines[0] + "\n" + table(headers, rows, right={0, 5, 6})
+    headers = ["#", "method", "configuration", "solved [95% CI]", "ERT evals [CI]", "KM median evals", "ERT cpu s", "tie"]
+    lines.append(table(headers, rows, right={0}))
+    lines.append("ranked by success rate, then ERT in evaluations; tie '=': intervals overlap the row above")
+    if board.get("duplicates"):
+        lines.append(f"{board['duplicates']} repeated (configuration, seed) runs counted once")
+    best = board.get("best") or {}
+    if len(best) > 1:
+        lines.append("")
+        lines.append("best configuration of each method, head to head (Holm-corrected):")
+        lines.extend(format_verdict_lines(board.get("verdict") or {}, board.get("comparisons") or []))
+    return "\n".join(lines)
+
+
+def format_comparison(comparison: dict) -> str:
+    """GET /jobs/{id}/comparison: each method's statistics, each pair, and the verdict per lens."""
+    lines = [f"job {comparison.get('job_id')}: {comparison.get('task')}, {comparison.get('status')}"]
+    rows = []
+    for name, stats in (comparison.get("methods") or {}).items():
+        rows.append(
+            [
+                name, stats.get("runs"), stats.get("duplicates") or "", _solved(stats),
+                with_interval(stats.get("ert_evaluations"), stats.get("ert_evaluations_ci")), _km_median(stats),
+                with_interval(stats.get("ert_seconds"), stats.get("ert_seconds_ci"), seconds=True),
+            ]
+        )  # fmt: skip
+    lines.append(table(["method", "n", "dup", "solved [95% CI]", "ERT evals [CI]", "KM median evals", "ERT cpu s [CI]"], rows, right={1, 2}))
+    pairs = []
+    for pair in comparison.get("comparisons") or []:
+        improvement = pair.get("probability_of_improvement") or {}
+
+        def poi(lens):
+            value = improvement.get(lens) or {}
+            if value.get("estimate") is None:
+                return None
+            return f"{value['estimate']:.2f} [{value['low']:.2f}-{value['high']:.2f}]"
+
+        adjusted = pair.get("logrank_p_adjusted") or {}
+        pairs.append(
+            [
+                f"{pair['first']} vs {pair['second']}", poi("evaluations"), _p(adjusted.get("evaluations")),
+                poi("cpu_seconds"), _p(adjusted.get("cpu_seconds")), _p(pair.get("success_p_adjusted")),
+            ]
+        )  # fmt: skip
+    if pairs:
+        lines.append("")
+        headers = ["pair", "P(first better) evals", "log-rank p", "P(first better) cpu", "log-rank p", "success p"]
+        lines.append(table(headers, pairs))
+        lines.append("p-values Holm-corrected together; P(first better): probability of improvement, 95% bootstrap CI")
+    lines.append("")
+    lines.extend(format_verdict_lines(comparison.get("verdict") or {}, comparison.get("comparisons") or []))
+    return "\n".join(lines)
+
+
+def _p(value) -> str | None:
+    if value is None:
+        return None
+    return "<0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def format_verdict_table(summary: dict) -> str:
+    """GET /summary as one table: a row per task, a column per lens (the winner, or the pairs decided)."""
+    tasks = summary.get("tasks") or {}
+    if not tasks:
+        return "(no finished runs to compare)"
+    rows = []
+    for name, task in tasks.items():
+        n = task.get("n") or {}
+        counts = sorted(set(n.values()))
+        rows.append([name, str(counts[0]) if len(counts) == 1 else "/".join(str(n[m]) for m in sorted(n))]
+                    + [_pairs_cell(summary, name, lens) for lens, _ in LENSES])  # fmt: skip
+    lines = [table(["task", "n", *(title for _, title in LENSES)], rows, right={1})]
+    lines.append("n: distinct seeds per method. A cell: the method better than every other, or the pairs")
+    lines.append("decided (a>b), or no detectable difference at that n. Holm-corrected across every task.")
+    return "\n".join(lines)
+
+
+def _pairs_cell(summary: dict, task_name: str, lens: str) -> str:
+    task = summary["tasks"][task_name]
+    labels = task.get("labels") or {}
+    winner = (task.get("winner") or {}).get(lens)
+    if winner:
+        return f"{labels.get(winner, winner)} best"
+    decided = []
+    for pair in (summary.get("comparisons") or {}).get(task_name, []):
+        won = pair["verdict"][lens]["winner"]
+        if won is not None:
+            lost = pair["second"] if won == pair["first"] else pair["first"]
+            decided.append(f"{labels.get(won, won)}>{labels.get(lost, lost)}")
+    if decided:
+        return ", ".join(decided)
+    return "no difference" if len(labels) > 1 else "(one method)"
+
+
+def format_summary(summary: dict) -> str:
+    """GET /summary: tasks won / lost / undecided per method and lens, the verdict table, profiles."""
+    methods = summary.get("methods") or {}
+    if not methods:
+        return "(no finished runs yet)"
+    rows = []
+    for method, lenses in methods.items():
+        rows.append([method] + ["{won}/{lost}/{undecided}".format(**lenses[lens]) for lens, _ in LENSES])
+    lines = ["tasks won/lost/undecided (each method's best configuration per task):"]
+    lines.append(table(["method", *(title for _, title in LENSES)], rows, right={1, 2, 3}))
+    lines.append("")
+    lines.append(format_verdict_table(summary))
+    profile = (summary.get("performance_profiles") or {}).get("evaluations") or {}
+    tau = profile.get("tau") or []
+    if tau:
+        lines.append("")
+        lines.append("performance profile (evaluations): share of tasks with ERT within tau x the best")
+        marks = [1.0, 2.0, 10.0, 100.0]
+        profile_rows = []
+        for method in methods:
+            values = profile.get(method) or []
+            cells = []
+            for mark in marks:
+                inside = [v for t, v in zip(tau, values) if t <= mark * (1 + 1e-9)]
+                cells.append(f"{inside[-1]:.0%}" if inside else "")
+            profile_rows.append([method, *cells])
+        lines.append(table(["method", *(f"tau={m:g}" for m in marks)], profile_rows, right={1, 2, 3, 4}))
+    return "\n".join(lines)
 
 
 def describe_configuration(entry: dict, task: str) -> str:

@@ -1,5 +1,5 @@
 """The HTTP API. Routes are thin: validation lives in schemas, database access in queries,
-statistics in stats, sending in arena.workers.send. This process never imports torch, PyGAD, pycma
+statistics in stats (over verdict), sending in arena.workers.send. This process never imports torch, PyGAD, pycma
 or gymnasium.
 """
 
@@ -125,18 +125,20 @@ def cancel_job(job_id: int, session: Session = Depends(database)):
 
 @router.get("/jobs/{job_id}/comparison", response_model=schemas.Comparison, tags=["results"])
 def job_comparison(job_id: int, session: Session = Depends(database)):
+    """Each method's statistics on this job (distinct seeds; duplicates counted once) and every pair of
+    methods head to head (one Holm family), with a verdict per lens in words."""
     job = job_or_404(session, job_id)
     info = task_info(job.task)
-    runs = [_stat_fields(run) for run in queries.job_runs(session, job_id)]
-    result = stats.comparison(runs, info.higher_is_better)
-    return schemas.Comparison(
-        job_id=job_id, task=job.task, status=job.status, score_name=info.score_name, higher_is_better=info.higher_is_better, **result
-    )
+    result = stats.comparison(queries.job_stat_runs(session, job_id))
+    return _json(
+        schemas.Comparison, job_id=job_id, task=job.task, status=job.status, score_name=info.score_name,
+        higher_is_better=info.higher_is_better, **result,
+    )  # fmt: skip
 
 
-def _stat_fields(run) -> dict:
-    names = ("method", "seed", "status", "score", "solved", "evaluations_to_solve", "seconds_to_solve", "evaluations", "seconds")
-    return {name: getattr(run, name) for name in names}
+def _json(model, **fields) -> Response:
+    """Validate once against the response model and send the JSON (the same bytes a cache can keep)."""
+    return Response(content=model.model_validate(fields).model_dump_json(), media_type="application/json")
 
 
 @router.get("/runs/{run_id}", response_model=schemas.RunDetail, tags=["runs"])
@@ -226,24 +228,102 @@ def list_tasks() -> list[dict]:
 
 @router.get("/leaderboard", response_model=schemas.Leaderboard, tags=["results"])
 def get_leaderboard(task: str, session: Session = Depends(database)):
+    """One row per configuration (distinct seeds; duplicates counted once), ranked by success rate then
+    ERT in evaluations, ties marked; each method's best configuration head to head, verdict per lens."""
     try:
         info = task_info(task)
     except ArenaError as error:
         raise HTTPException(status_code=404, detail=error.message) from None
-    version = queries.leaderboard_version(session, task)
-    cached = _leaderboard_cache.get(task)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    groups = queries.leaderboard_groups(session, task)
-    entries = stats.leaderboard(groups, info.higher_is_better, queries.configurations(session, task, groups))
-    board = schemas.Leaderboard(task=task, score_name=info.score_name, higher_is_better=info.higher_is_better, entries=entries)
-    _leaderboard_cache[task] = (version, board)
-    return board
+    return _task_results(session, info, queries.leaderboard_version(session, task)).response
 
 
-# task -> (leaderboard version, leaderboard). Recorded results never change, and every transaction that
+class _TaskResults:
+    """A task's leaderboard, as sent, and each method's best configuration's runs (for the summary)."""
+
+    def __init__(self, version: int, response: Response, best: dict[str, dict]):
+        self.version, self.response, self.best = version, response, best
+
+
+def _task_results(session: Session, info, version: int) -> _TaskResults:
+    cached = _leaderboard_cache.get(info.name)
+    if cached is not None and cached.version == version:
+        return cached
+    with _computing:  # one computation at a time: a burst of cold requests computes once
+        cached = _leaderboard_cache.get(info.name)
+        if cached is not None and cached.version == version:
+            return cached
+        runs = queries.task_runs(session, info.name)
+        keys = {(run["method"], run["settings_hash"]) for run in runs if run["status"] == "succeeded"}
+        body, best = stats.leaderboard(runs, queries.configurations(session, info.name, sorted(keys)))
+        response = _json(schemas.Leaderboard, task=info.name, score_name=info.score_name, higher_is_better=info.higher_is_better, **body)
+        results = _TaskResults(version, response, best)
+        _leaderboard_cache[info.name] = results
+        return results
+
+
+# task -> its results at a leaderboard version. Recorded results never change, and every transaction that
 # finishes a run bumps its task's version, so a cached leaderboard is exact until the version moves.
-_leaderboard_cache: dict[str, tuple[int, schemas.Leaderboard]] = {}
+# Bootstraps (capped in verdict.py) therefore run once per task version.
+_leaderboard_cache: dict[str, _TaskResults] = {}
+_summary_cache: dict[object, Response] = {}  # key: every task's version (or the jobs asked for) -> response
+_computing = threading.Lock()
+SUMMARY_CACHE_SIZE = 16
+
+
+@router.get("/summary", response_model=schemas.Summary, tags=["results"])
+def get_summary(
+    jobs: str | None = Query(None, description="comma-separated job ids: only their runs (default: every task's leaderboard)"),
+    session: Session = Depends(database),
+):
+    """Across tasks, each method's best configuration per task: tasks won / lost / undecided per lens
+    (one Holm family across all tasks), and performance profiles of ERT (Dolan and More) as data."""
+    if jobs is not None:
+        return _jobs_summary(session, jobs)
+    versions = queries.task_versions(session)
+    key = tuple(sorted(versions.items()))
+    cached = _summary_cache.get(key)
+    if cached is not None:
+        return cached
+    best_by_task = {}
+    for task, version in sorted(versions.items()):
+        info = TASKS.get(task)
+        if info is not None:
+            best_by_task[task] = _task_results(session, info, version).best
+    response = _json(schemas.Summary, **stats.summary(best_by_task))
+    _remember(_summary_cache, key, response)
+    return response
+
+
+def _jobs_summary(session: Session, jobs: str) -> Response:
+    try:
+        job_ids = sorted({int(part) for part in jobs.split(",") if part.strip()})
+    except ValueError:
+        raise HTTPException(status_code=422, detail=f"jobs must be comma-separated job ids, got {jobs!r}") from None
+    if not job_ids or len(job_ids) > 1000:
+        raise HTTPException(status_code=422, detail="jobs needs 1 to 1000 job ids")
+    tasks = queries.job_tasks(session, job_ids)
+    missing = [job_id for job_id in job_ids if job_id not in tasks]
+    if missing:
+        raise not_found("job", missing[0])
+    # Finished runs only change while a job runs: key on the tasks' versions too.
+    versions = queries.task_versions(session)
+    key = ("jobs", tuple(job_ids), tuple(versions.get(task, 0) for task in sorted(set(tasks.values()))))
+    cached = _summary_cache.get(key)
+    if cached is not None:
+        return cached
+    by_task: dict[str, list[dict]] = {}
+    for run in queries.jobs_stat_runs(session, job_ids):
+        by_task.setdefault(run.pop("task"), []).append(run)
+    best_by_task = {task: stats.best_runs(runs) for task, runs in sorted(by_task.items())}
+    response = _json(schemas.Summary, **stats.summary(best_by_task), jobs=job_ids)
+    _remember(_summary_cache, key, response)
+    return response
+
+
+def _remember(cache: dict, key, value) -> None:
+    cache[key] = value
+    while len(cache) > SUMMARY_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
 
 
 @router.get("/health", response_model=schemas.Health, tags=["service"])
@@ -276,6 +356,8 @@ async def lifespan(_app: FastAPI):
     run_migrations(get_settings().database_url)
     # scipy.stats takes about a second to import: warm it in the background, not in the first request.
     threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
+    # statsmodels (the Newcombe interval) pulls in pandas, about a second more: warm it too.
+    threading.Thread(target=importlib.import_module, args=("statsmodels.stats.proportion",), daemon=True).start()
     yield
 
 
@@ -285,8 +367,13 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Neuroevolution (GA) against gradient descent (backprop): same network, same task, same budget.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served by the dashboard with vendored assets (offline)
+        redoc_url=None,
     )
+    from arena.service import dashboard
+
     application.include_router(router)
+    application.include_router(dashboard.router)
     application.add_exception_handler(RequestValidationError, validation_error)
     return application
 

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from arena.service.tables import (
@@ -328,67 +328,53 @@ def _budget_seconds(spec: dict | None) -> float | None:
 # --- the leaderboard ------------------------------------------------------------------------------
 
 
-_LEADERBOARD_SQL = text(
-    """
-    SELECT method, settings_hash,
-           count(*) FILTER (WHERE status = 'succeeded') AS runs,
-           count(*) FILTER (WHERE status = 'failed') AS failed,
-           count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-           count(*) FILTER (WHERE status = 'succeeded' AND solved) AS solved,
-           percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY evaluations_to_solve)
-               FILTER (WHERE status = 'succeeded' AND solved) AS evaluations_to_solve,
-           count(evaluations_to_solve) FILTER (WHERE status = 'succeeded' AND solved) AS evaluations_to_solve_n,
-           percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY seconds_to_solve)
-               FILTER (WHERE status = 'succeeded' AND solved) AS seconds_to_solve,
-           count(seconds_to_solve) FILTER (WHERE status = 'succeeded' AND solved) AS seconds_to_solve_n,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY score)
-               FILTER (WHERE status = 'succeeded' AND score NOT IN ('NaN', 'Infinity', '-Infinity')) AS median_score,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY evaluations) FILTER (WHERE status = 'succeeded') AS median_evaluations,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE status = 'succeeded') AS median_seconds
-    FROM runs
-    WHERE task = :task AND status IN ('succeeded', 'failed', 'cancelled')
-    GROUP BY method, settings_hash
-    """
-)
+# The light columns every statistic needs (never `spec`: it can be large).
+STAT_COLUMNS = (
+    Run.id, Run.method, Run.algorithm, Run.settings_hash, Run.seed, Run.status, Run.solved, Run.evaluations, Run.seconds,
+    Run.cpu_seconds, Run.evaluations_to_solve, Run.seconds_to_solve, Run.cpu_seconds_to_solve,
+)  # fmt: skip
+STAT_NAMES = tuple(column.key for column in STAT_COLUMNS)
 
 
-def leaderboard_groups(session: Session, task: str) -> list[dict]:
-    """Per (method, settings hash) of a task: counts, and medians and quartiles (see stats.summarize).
-
-    PostgreSQL aggregates in the database (percentile_cont interpolates linearly, as numpy does): a
-    leaderboard over tens of thousands of runs then moves a few rows, not every run. Other databases
-    (SQLite: the embedded, single-machine case) send the light columns and numpy aggregates them.
-    """
-    from arena.service import stats
-
-    if session.bind.dialect.name == "postgresql":
-        groups = []
-        for row in session.execute(_LEADERBOARD_SQL, {"task": task}).mappings():
-            group = {key: row[key] for key in ("method", "settings_hash", "runs", "failed", "cancelled", "solved")}
-            for name in ("evaluations_to_solve", "seconds_to_solve"):
-                quartiles, n = row[name], row[f"{name}_n"]
-                group[name] = stats.spread_from_quartiles(*quartiles, n) if n else None
-            for name in ("median_score", "median_evaluations", "median_seconds"):
-                group[name] = float(row[name]) if row[name] is not None else None
-            groups.append(group)
-        return groups
-    rows = session.execute(
-        select(
-            Run.method, Run.settings_hash, Run.status, Run.score, Run.solved,
-            Run.evaluations_to_solve, Run.seconds_to_solve, Run.evaluations, Run.seconds,
-        ).where(Run.task == task, Run.status.in_(FINISHED))
-    )
-    return stats.summarize_groups(list(rows.mappings()))
+def _stat_rows(session: Session, *where) -> list[dict]:
+    rows = session.execute(select(*STAT_COLUMNS).where(Run.status.in_(FINISHED), *where).order_by(Run.id))
+    return [dict(zip(STAT_NAMES, row)) for row in rows.tuples()]
 
 
-def configurations(session: Session, task: str, groups: list[dict]) -> dict[str, dict]:
-    """{settings hash: RunSpec dict} for leaderboard groups: one indexed single-row read per configuration."""
+def task_runs(session: Session, task: str) -> list[dict]:
+    """Every finished run of a task, light columns only (see `STAT_COLUMNS`), by id."""
+    return _stat_rows(session, Run.task == task)
+
+
+def job_stat_runs(session: Session, job_id: int) -> list[dict]:
+    """A job's finished runs, light columns only."""
+    return _stat_rows(session, Run.job_id == job_id)
+
+
+def configurations(session: Session, task: str, keys) -> dict[str, dict]:
+    """{settings hash: RunSpec dict} for (method, settings hash) pairs: one indexed single-row read each."""
     specs = {}
-    for group in groups:
-        specs[group["settings_hash"]] = session.scalar(
-            select(Run.spec).where(Run.task == task, Run.method == group["method"], Run.settings_hash == group["settings_hash"]).limit(1)
+    for method, digest in keys:
+        specs[digest] = session.scalar(
+            select(Run.spec).where(Run.task == task, Run.method == method, Run.settings_hash == digest).limit(1)
         )
     return specs
+
+
+def task_versions(session: Session) -> dict[str, int]:
+    """{task: leaderboard version} of every task on which a run has finished."""
+    return dict(session.execute(select(LeaderboardVersion.task, LeaderboardVersion.version).where(LeaderboardVersion.version > 0)).tuples().all())
+
+
+def job_tasks(session: Session, job_ids: list[int]) -> dict[int, str]:
+    """{job id: task} of the jobs that exist."""
+    return dict(session.execute(select(Job.id, Job.task).where(Job.id.in_(job_ids))).tuples().all())
+
+
+def jobs_stat_runs(session: Session, job_ids: list[int]) -> list[dict]:
+    """The finished runs of several jobs, light columns plus the task."""
+    rows = session.execute(select(Run.task, *STAT_COLUMNS).where(Run.status.in_(FINISHED), Run.job_id.in_(job_ids)).order_by(Run.id))
+    return [dict(zip(("task",) + STAT_NAMES, row)) for row in rows.tuples()]
 
 
 def leaderboard_version(session: Session, task: str) -> int:

@@ -224,43 +224,107 @@ class JobPage(Out):
     jobs: list[JobSummary]
 
 
-class Spread(Out):
+# --- the verdict (see arena/service/verdict.py and docs/statistics.md) ----------------------------------
+
+
+class Interval(Out):
+    estimate: float | None
+    low: float | None
+    high: float | None
+
+
+class KaplanMeierPoint(Out):
+    x: float = Field(description="evaluations or CPU seconds")
+    solved: float = Field(description="estimated proportion of runs solved by x")
+
+
+class KaplanMeier(Out):
+    median: Interval
+    q1: Interval
+    q3: Interval
+    curve: list[KaplanMeierPoint]
+    n: int
+    events: int = Field(description="runs that solved")
+
+
+class WallSeconds(Out):
     median: float
     q1: float
     q3: float
-    iqr: float
-    n: int
 
 
 class ConfigurationStats(Out):
-    runs: int = Field(description="runs that finished normally (succeeded)")
+    method: str
+    algorithm: str | None
+    label: str = Field(description="method and algorithm in words: `backprop (ppo)`")
+    settings_hash: str
+    runs: int = Field(description="distinct seeds that finished normally (succeeded): the evidence")
     failed: int
     cancelled: int
+    duplicates: int = Field(description="repeated (configuration, seed) runs, counted once")
     solved: int
     success_rate: float | None
     success_rate_ci: tuple[float, float] | None = Field(description="95% Wilson interval")
-    evaluations_to_solve: Spread | None = Field(description="over solved runs")
-    seconds_to_solve: Spread | None = Field(description="over solved runs")
-    median_score: float | None
-    median_evaluations: float | None
-    median_seconds: float | None
+    ert_evaluations: float | None = Field(description="expected running time (COCO): evaluations spent by all runs / runs solved")
+    ert_evaluations_ci: tuple[float | None, float | None] | None = Field(description="bootstrap 95%; high None = unbounded")
+    ert_seconds: float | None = Field(description="ERT on CPU seconds")
+    ert_seconds_ci: tuple[float | None, float | None] | None
+    kaplan_meier: dict[str, KaplanMeier] = Field(description="per lens (evaluations, cpu_seconds): proportion solved, unsolved runs censored")
+    iqm_evaluations: Interval | None = Field(description="interquartile mean of evaluations to solve, when every run solved")
+    wall_seconds: WallSeconds | None = Field(description="for information only: noisy under machine load")
+
+
+class LensVerdict(Out):
+    winner: str | None
+    text: str
+    p: float | None = None
+
+
+class MethodComparison(Out):
+    first: str
+    second: str
+    n: dict[str, int]
+    solved: dict[str, int]
+    probability_of_improvement: dict[str, Interval] = Field(description="per lens: P(first beats second), Vargha-Delaney A12")
+    logrank_p: dict[str, float | None]
+    logrank_p_adjusted: dict[str, float | None] = Field(description="Holm, across every p-value reported together")
+    success_p: float | None = Field(description="Fisher's exact test on success rates")
+    success_p_adjusted: float | None
+    success_difference: Interval = Field(description="success rate first - second, Newcombe 95%")
+    verdict: dict[str, LensVerdict] = Field(description="per lens: reliability, evaluations, cpu_seconds")
+    labels: dict[str, str] | None = None
+
+
+class Verdict(Out):
+    winner: str | None = Field(description="the method better than every other on this lens, if any")
+    text: str
 
 
 class LeaderboardEntry(ConfigurationStats):
     rank: int
-    method: str
-    settings_hash: str
+    tied_with_previous: bool = Field(description="intervals overlap with the entry above: cannot tell apart")
+    tie_group: int
     architecture: dict | None
     settings: dict | None
     budget: dict | None
     task_options: dict
 
 
+class BestConfiguration(Out):
+    label: str
+    settings_hash: str
+    rank: int
+
+
 class Leaderboard(Out):
     task: str
     score_name: str
     higher_is_better: bool
-    entries: list[LeaderboardEntry]
+    entries: list[LeaderboardEntry] = Field(description="ranked by success rate, then ERT in evaluations")
+    duplicates: int
+    best: dict[str, BestConfiguration] = Field(description="each method's best configuration: compared head to head")
+    comparisons: list[MethodComparison]
+    verdict: dict[str, Verdict] = Field(description="per lens, in words")
 
 
 class Comparison(Out):
@@ -269,8 +333,28 @@ class Comparison(Out):
     status: Status
     score_name: str
     higher_is_better: bool
-    methods: dict[str, ConfigurationStats]
-    head_to_head: list[dict]
+    methods: dict[str, ConfigurationStats] = Field(description="keyed by label")
+    duplicates: int
+    comparisons: list[MethodComparison]
+    verdict: dict[str, Verdict]
+
+
+class TaskVerdict(Out):
+    labels: dict[str, str]
+    settings_hash: dict[str, str]
+    n: dict[str, int] = Field(description="distinct runs of each method's best configuration")
+    solved: dict[str, int]
+    winner: dict[str, str | None]
+    verdict: dict[str, Verdict]
+
+
+class Summary(Out):
+    methods: dict[str, dict[str, dict[str, int]]] = Field(description="method -> lens -> won / lost / undecided tasks")
+    tasks: dict[str, TaskVerdict]
+    performance_profiles: dict[str, dict[str, list[float]]] = Field(description="per lens: tau and, per method, the fraction of tasks within tau x the best ERT")
+    comparisons: dict[str, list[MethodComparison]]
+    corrected_across_tasks: bool = Field(description="Holm over every comparison of every task at once")
+    jobs: list[int] | None = None
 
 
 class Health(Out):

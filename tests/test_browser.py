@@ -1,0 +1,253 @@
+"""The dashboard in a real headless browser (Debian's `chromium`), against a live embedded service.
+
+The browser is driven over the Chrome DevTools Protocol on a pipe (`--remote-debugging-pipe`: JSON
+messages separated by NUL bytes on file descriptors 3 and 4), so the test needs no Python package
+beyond the standard library, and nothing is downloaded at run time. Skipped when no chromium binary is
+found (`ARENA_TEST_CHROMIUM`, or `chromium` / `chromium-browser` / `google-chrome` on PATH).
+
+Checked on every page: it loads with no console error and no uncaught exception, and every request the
+page makes goes to the service itself (no other host). The job page draws curves with data points for
+every method; the car run page animates; /docs renders its operations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import wait_for
+
+
+def chromium_binary() -> str | None:
+    candidates = [os.environ.get("ARENA_TEST_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"]
+    return next((found for name in candidates if name and (found := shutil.which(name))), None)
+
+
+class Browser:
+    """One headless chromium, one page, spoken to over CDP on a pipe."""
+
+    def __init__(self, binary: str):
+        self.profile = tempfile.mkdtemp(prefix="arena-chromium-")
+        to_browser_read, self._to_browser = os.pipe()
+        self._from_browser, from_browser_write = os.pipe()
+        # The child's ends above 9, so that putting them on 3 and 4 cannot overwrite one with the other.
+        to_browser_read, from_browser_write = (self._high(fd) for fd in (to_browser_read, from_browser_write))
+        arguments = [
+            binary, "--headless=new", "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
+            "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-default-apps", "--mute-audio", "--window-size=1280,900", "about:blank",
+        ]
+        if os.geteuid() == 0:
+            arguments.insert(1, "--no-sandbox")  # chromium refuses to run as root with its sandbox
+        # A trampoline puts our pipe ends on the descriptors chromium expects (3: commands in, 4: replies
+        # out), then becomes chromium.
+        trampoline = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", trampoline, str(to_browser_read), str(from_browser_write), *arguments],
+            pass_fds=(to_browser_read, from_browser_write), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        os.close(to_browser_read)
+        os.close(from_browser_write)
+        self._next_id = 0
+        self._replies: dict[int, dict] = {}
+        self.events: list[dict] = []
+        self._lock = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.send(f"{domain}.enable", session=True)
+
+    @staticmethod
+    def _high(fd: int) -> int:
+        import fcntl
+
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(fd)
+        return high
+
+    def _read(self) -> None:
+        buffer = b""
+        with os.fdopen(self._from_browser, "rb", buffering=0) as stream:
+            while chunk := stream.read(1 << 16):
+                buffer += chunk
+                *messages, buffer = buffer.split(b"\0")
+                for raw in messages:
+                    message = json.loads(raw)
+                    with self._lock:
+                        if "id" in message:
+                            self._replies[message["id"]] = message
+                        else:
+                            self.events.append(message)
+                        self._lock.notify_all()
+
+    def send(self, method: str, params: dict | None = None, session: bool = False, timeout: float = 30) -> dict:
+        with self._lock:
+            self._next_id += 1
+            ident = self._next_id
+        message = {"id": ident, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        with self._lock:
+            if not self._lock.wait_for(lambda: ident in self._replies, timeout):
+                raise AssertionError(f"chromium did not answer {method} in {timeout} s")
+            reply = self._replies.pop(ident)
+        if "error" in reply:
+            raise AssertionError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str, ready: str, timeout: float = 60) -> None:
+        """Navigate, wait for the load event, then until the JS expression `ready` is truthy."""
+        with self._lock:
+            self.events.clear()
+        self.send("Page.navigate", {"url": url}, session=True)
+        wait_for(lambda: any(e.get("method") == "Page.loadEventFired" for e in list(self.events)), timeout, message=f"{url} to load")
+        wait_for(lambda: self.evaluate(ready), timeout, interval=0.3, message=f"{url}: {ready}")
+        time.sleep(0.5)  # late console errors and requests
+
+    def problems(self, origin: str) -> list[str]:
+        """Console errors, uncaught exceptions and requests to any other origin since the last open()."""
+        found = []
+        for event in list(self.events):
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params['exceptionDetails'].get('exception', {}).get('description') or params['exceptionDetails'].get('text')}")
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                found.append(f"console.{params['type']}: {[a.get('value', a.get('description')) for a in params.get('args', [])]}")
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                found.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
+            elif method == "Network.requestWillBeSent":
+                url = params["request"]["url"]
+                if urlparse(url).scheme in ("data", "blob", "about"):
+                    continue
+                if not url.startswith(origin + "/"):
+                    found.append(f"request to another host: {url}")
+        return found
+
+    def screenshot(self, path: str) -> None:
+        import base64
+
+        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)["data"]
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=5)
+        except (AssertionError, OSError):
+            pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(5)
+        os.close(self._to_browser)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary (apt-get install chromium, or set ARENA_TEST_CHROMIUM)")
+    handle = Browser(binary)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(scope="module")
+def finished_jobs(service):
+    """Three finished jobs: a logic task, a function task and a car task, every method."""
+    jobs = {
+        "xor": service.submit({"task": "xor", "seeds": 3}),
+        "sine": service.submit({"task": "sine", "seeds": 2, "budget": {"seconds": 5}}),
+        "car-oval": service.submit({"task": "car-oval", "seeds": 1, "budget": {"evaluations": 20000, "seconds": 30}}),
+    }
+    for created in jobs.values():
+        job = service.wait_job(created["job_id"], timeout=240)
+        assert job["status"] == "succeeded", job
+    return {task: service.job(created["job_id"]) for task, created in jobs.items()}
+
+
+# One service is enough: the pages do not depend on the backend.
+pytestmark = pytest.mark.parametrize("service", ["embedded"], indirect=True)
+
+
+def check_page(browser: Browser, service, path: str, ready: str) -> None:
+    browser.open(service.base_url + path, ready)
+    assert browser.problems(service.base_url) == [], path
+
+
+def test_jobs_page(browser, service, finished_jobs):
+    ids = [job["id"] for job in finished_jobs.values()]
+    check_page(browser, service, "/", f"document.querySelectorAll('main table tbody tr').length >= {len(ids)}")
+    links = browser.evaluate("[...document.querySelectorAll('main a')].map(a => a.getAttribute('href'))")
+    assert all(f"/ui/jobs/{i}" in links for i in ids)
+
+
+@pytest.mark.parametrize("task", ["xor", "sine", "car-oval"])
+def test_job_page_draws_every_method(browser, service, finished_jobs, task):
+    job = finished_jobs[task]
+    check_page(browser, service, f"/ui/jobs/{job['id']}", "document.querySelectorAll('.uplot canvas').length >= 3")
+    charts = browser.evaluate("window.arenaCharts")
+    by_id = {chart["id"]: chart["points"] for chart in charts}
+    assert {"curve-evaluations", "curve-seconds", "solved"} <= set(by_id)
+    for chart in ("curve-evaluations", "curve-seconds"):
+        for method in job["methods"]:
+            drawn = [points for label, points in by_id[chart].items() if label.split(" ")[0] == method]
+            assert drawn and drawn[0] > 0, (chart, method, by_id[chart])
+    assert browser.evaluate("document.querySelectorAll('.verdict li').length") >= 1
+    assert browser.evaluate("document.querySelectorAll('a[href^=\"/ui/runs/\"]').length") == len(job["runs"])
+
+
+def test_function_and_logic_run_pages(browser, service, finished_jobs):
+    sine_run = finished_jobs["sine"]["runs"][0]["id"]
+    check_page(browser, service, f"/ui/runs/{sine_run}", "document.getElementById('predictions') && document.querySelectorAll('.uplot').length >= 3")
+    assert browser.evaluate("window.arenaCharts.find(c => c.id === 'predictions').points.network") == 1000
+    xor_run = finished_jobs["xor"]["runs"][0]["id"]
+    check_page(browser, service, f"/ui/runs/{xor_run}", "[...document.querySelectorAll('h2')].some(h => h.textContent.startsWith('Truth table'))")
+    assert "arena-run" in browser.evaluate("document.querySelector('a[download]').getAttribute('download')")
+
+
+def test_car_run_page_animates(browser, service, finished_jobs):
+    run = finished_jobs["car-oval"]["runs"][0]["id"]
+    check_page(browser, service, f"/ui/runs/{run}", "window.arenaReplay && window.arenaReplay.frame > 0")
+    first = browser.evaluate("window.arenaReplay.frame")
+    time.sleep(0.5)
+    later = browser.evaluate("[window.arenaReplay.frame, window.arenaReplay.frames, window.arenaReplay.drawn]")
+    assert later[0] > first or later[0] == later[1] - 1, later  # moving, or already at the end
+    assert later[2] > 2
+    # the trajectory picture is rendered on demand (a child process): wait for it, then for late errors
+    wait_for(lambda: browser.evaluate("document.querySelector('img[src$=\"trajectory.png\"]').naturalWidth > 0"), 90,
+             interval=0.5, message="the trajectory picture")
+    time.sleep(0.3)
+    assert browser.problems(service.base_url) == []
+
+
+def test_leaderboard_and_summary_pages(browser, service, finished_jobs):
+    check_page(browser, service, "/ui/leaderboard?task=xor", "document.querySelectorAll('main table tbody tr').length >= 3")
+    assert browser.evaluate("document.querySelectorAll('svg.interval').length") >= 3
+    check_page(browser, service, "/ui/summary", "document.querySelector('main h1') && document.querySelector('main h1').textContent.startsWith('Summary')")
+
+
+def test_docs_render_offline(browser, service, finished_jobs):
+    check_page(browser, service, "/docs", "document.querySelectorAll('.opblock').length >= 5")
+    check_page(browser, service, "/redoc", "document.querySelectorAll('[data-section-id]').length >= 5")
