@@ -159,3 +159,9 @@ def test_openapi_documents_every_setting_of_every_method(service):
             assert ("default" in field or nullable) and field.get("description")  # FastAPI leaves out a null default
     assert schemas["GASettings"]["properties"]["population_size"]["maximum"] == 10_000
     assert schemas["CMAESSettings"]["properties"]["sigma0"]["default"] == 0.5
+
+
+@pytest.mark.parametrize("path", ["/jobs/2147483648", "/jobs/0", "/runs/9223372036854775808", "/jobs/2147483648/comparison", "/runs/2147483648/weights"])
+def test_ids_out_of_range_are_422_not_500(service, path):
+    assert service.client.get(path).status_code == 422
+    assert service.client.get("/jobs", params={"offset": 2**40}).status_code == 422

@@ -84,7 +84,7 @@ def list_jobs(
     task: str | None = None,
     status: schemas.Status | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=schemas.MAX_ID),
     session: Session = Depends(database),
 ):
     jobs, total = queries.list_jobs(session, task=task, status=status, limit=limit, offset=offset)
@@ -100,7 +100,7 @@ def _job_fields(job) -> dict:
 
 
 @router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"])
-def get_job(job_id: int, session: Session = Depends(database)):
+def get_job(job_id: schemas.JobId, session: Session = Depends(database)):
     job = job_or_404(session, job_id)
     runs = queries.job_runs(session, job_id)
     counts: dict[str, int] = {}
@@ -112,7 +112,7 @@ def get_job(job_id: int, session: Session = Depends(database)):
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=schemas.JobSummary, tags=["jobs"])
-def cancel_job(job_id: int, session: Session = Depends(database)):
+def cancel_job(job_id: schemas.JobId, session: Session = Depends(database)):
     """Cancel queued runs now; running runs stop at their next heartbeat (about a second)."""
     job, already_finished = queries.cancel_job(session, job_id)
     if job is None:
@@ -124,7 +124,7 @@ def cancel_job(job_id: int, session: Session = Depends(database)):
 
 
 @router.get("/jobs/{job_id}/comparison", response_model=schemas.Comparison, tags=["results"])
-def job_comparison(job_id: int, session: Session = Depends(database)):
+def job_comparison(job_id: schemas.JobId, session: Session = Depends(database)):
     """Each method's statistics on this job (distinct seeds; duplicates counted once) and every pair of
     methods head to head (one Holm family), with a verdict per lens in words."""
     job = job_or_404(session, job_id)
@@ -142,7 +142,7 @@ def _json(model, **fields) -> Response:
 
 
 @router.get("/runs/{run_id}", response_model=schemas.RunDetail, tags=["runs"])
-def get_run(run_id: int, session: Session = Depends(database)):
+def get_run(run_id: schemas.RunId, session: Session = Depends(database)):
     run = run_or_404(session, run_id)
     output = queries.get_run_output(session, run_id)
     detail = schemas.RunDetail.model_validate(run)
@@ -151,7 +151,7 @@ def get_run(run_id: int, session: Session = Depends(database)):
 
 
 @router.get("/runs/{run_id}/weights", response_model=schemas.RunWeights, tags=["runs"])
-def get_run_weights(run_id: int, session: Session = Depends(database)):
+def get_run_weights(run_id: schemas.RunId, session: Session = Depends(database)):
     run = run_or_404(session, run_id)
     output = queries.get_run_output(session, run_id)
     if output is None:
@@ -161,7 +161,7 @@ def get_run_weights(run_id: int, session: Session = Depends(database)):
 
 @router.get("/runs/{run_id}/trajectory.png", tags=["runs"], response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "not a car run, or no weights yet"}})
-def get_run_trajectory(run_id: int, session: Session = Depends(database)):
+def get_run_trajectory(run_id: schemas.RunId, session: Session = Depends(database)):
     """The best network driving its car task's tracks (car runs only)."""
     run = run_or_404(session, run_id)
     info = TASKS.get(run.task)

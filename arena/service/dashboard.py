@@ -31,7 +31,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy.orm import Session
 
-from arena.service import plots, queries
+from arena.service import plots, queries, schemas
 from arena.service.db import session_scope
 from arena.tasks import TASKS, make_task, task_info
 
@@ -80,12 +80,12 @@ def jobs_page():
 
 
 @router.get("/ui/jobs/{job_id}", include_in_schema=False)
-def job_page(job_id: int):
+def job_page(job_id: schemas.JobId):
     return _page("job")
 
 
 @router.get("/ui/runs/{run_id}", include_in_schema=False)
-def run_page(run_id: int):
+def run_page(run_id: schemas.RunId):
     return _page("run")
 
 
@@ -167,27 +167,27 @@ def job_curves(session: Session, job_id: int) -> dict:
 
 
 @router.get("/jobs/{job_id}/curves.json", tags=["results"])
-def get_job_curves(job_id: int, session: Session = Depends(_database)) -> dict:
+def get_job_curves(job_id: schemas.JobId, session: Session = Depends(_database)) -> dict:
     """Best-so-far score across seeds per method: median and quartiles on a shared grid, against
     evaluations and against seconds; the solve threshold when the task has one; the proportion of
     finished runs solved against evaluations."""
     return job_curves(session, job_id)
 
 
-def _curves_picture(job_id: int, session: Session, fmt: str) -> bytes:
+def _curves_picture(job_id: schemas.JobId, session: Session, fmt: str) -> bytes:
     data = job_curves(session, job_id)
     title = f"job {job_id}: {data['task']} ({data['status']})"
     return plots.render_curves(data["curves"], title, data["score_name"], data["higher_is_better"], data["threshold"], fmt)
 
 
 @router.get("/jobs/{job_id}/curves.png", tags=["results"], response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def get_job_curves_png(job_id: int, session: Session = Depends(_database)):
+def get_job_curves_png(job_id: schemas.JobId, session: Session = Depends(_database)):
     """Learning curves (median and interquartile band per method against evaluations), PNG."""
     return Response(content=_curves_picture(job_id, session, "png"), media_type="image/png")
 
 
 @router.get("/jobs/{job_id}/curves.svg", tags=["results"], response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-def get_job_curves_svg(job_id: int, session: Session = Depends(_database)):
+def get_job_curves_svg(job_id: schemas.JobId, session: Session = Depends(_database)):
     """Learning curves (median and interquartile band per method against evaluations), SVG."""
     return Response(content=_curves_picture(job_id, session, "svg"), media_type="image/svg+xml")
 
@@ -230,7 +230,7 @@ def _rounded(values: np.ndarray, digits: int = 6) -> list:
 
 
 @router.get("/runs/{run_id}/predictions", tags=["runs"])
-def get_run_predictions(run_id: int, session: Session = Depends(_database)) -> dict:
+def get_run_predictions(run_id: schemas.RunId, session: Session = Depends(_database)) -> dict:
     """Function and logic tasks: the held-out inputs, the target and the trained network's output.
 
     {"family": "function"|"logic", "input_size", "output_size", "inputs": [[...]], "target": [[...]],
@@ -306,7 +306,7 @@ def render_episodes(task: str, weights: list, architecture: dict, task_options: 
 
 
 @router.get("/runs/{run_id}/episodes.json", tags=["runs"])
-def get_run_episodes(run_id: int, session: Session = Depends(_database)):
+def get_run_episodes(run_id: schemas.RunId, session: Session = Depends(_database)):
     """Car runs: the trained network driving every scoring episode (the same starts the score used).
 
     {"track": {"name", "left", "right", "centre": [[x, y], ...]}, "dt": seconds per step, "episodes":

@@ -10,8 +10,9 @@ say (a task's sizes, settings that depend on the task, the service's own ceiling
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer
 
@@ -24,6 +25,9 @@ from arena.service.settings import Settings
 from arena.tasks import task_info
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger one is a 422, never a database error
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="a job id")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="a run id")]
 MethodName = Literal[tuple(METHODS)]
 
 
