@@ -6,8 +6,31 @@ const METHOD_COLOURS = { backprop: "#1f77b4", ga: "#d62728", cmaes: "#2ca02c" };
 const EXTRA_COLOURS = ["#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 window.arenaCharts = []; // what each chart drew, for tests: {id, points: {series label: non-null points}}
 
+// An API key (ARENA_AUTH=keys or ARENA_READS=keys), pasted once and kept in this browser's localStorage.
+function withKey(options) {
+  const key = localStorage.getItem("arenaApiKey");
+  if (!key) return options;
+  return { ...(options || {}), headers: { ...((options || {}).headers || {}), Authorization: `Bearer ${key}` } };
+}
+
+// A write: JSON (never a form), with the key; on a 401, ask for a key once, remember it and retry.
+async function apiWrite(path, body) {
+  const send = () => fetch(path, withKey({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) }));
+  let response = await send();
+  if (response.status === 401) {
+    const key = window.prompt("This Arena service needs an API key for changes (arena keys create NAME). Paste it:");
+    if (key) { localStorage.setItem("arenaApiKey", key.trim()); response = await send(); }
+  }
+  if (!response.ok) {
+    const error = new Error(`${path}: HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return response.json();
+}
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await fetch(path, withKey(options));
   if (!response.ok) {
     const error = new Error(`${path}: HTTP ${response.status}`);
     error.status = response.status;

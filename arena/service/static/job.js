@@ -81,7 +81,7 @@ function runsTable(job) {
 
 async function cancel(button) {
   button.disabled = true;
-  try { await api(`/jobs/${jobId}/cancel`, { method: "POST" }); } catch (error) { console.warn(error); }
+  try { await apiWrite(`/jobs/${jobId}/cancel`); } catch (error) { console.warn(error); }
   load();
 }
 

@@ -16,7 +16,7 @@ function progressCell(job) {
 
 async function cancel(job, button) {
   button.disabled = true;
-  try { await api(`/jobs/${job.id}/cancel`, { method: "POST" }); } catch (error) { console.warn(error); }
+  try { await apiWrite(`/jobs/${job.id}/cancel`); } catch (error) { console.warn(error); }
   refresh();
 }
 
