@@ -77,6 +77,8 @@ def execute_seeds(spec: RunSpec, seeds, progress=None) -> list[RunResult]:
         return batched(task, spec.architecture, spec.settings, spec.budget, seeds, progress)
     results = []
     for seed in seeds:
+        if seed != seeds[0]:
+            task = make_task(spec.task, spec.task_options)  # a fresh task per run, as `execute` builds (per-run counters)
         seed_everything(seed)
         callback = None if progress is None else (lambda report, seed=seed: progress(seed, report))
         results.append(module.train(task, spec.architecture, spec.settings, spec.budget, seed, callback))

@@ -11,9 +11,11 @@ long `arena demo` takes.
     training seconds. Jobs are submitted one at a time, so no run waits behind another: this is the cost
     of the API, the broker, claiming and recording. Measured in embedded mode (SQLite + Kombu's SQLAlchemy
     transport) and with PostgreSQL + Redis on 127.0.0.1.
-(b) API latency with 100,000 runs stored in PostgreSQL: GET /leaderboard?task=xor and GET /jobs/{id} over
-    real HTTP (keep-alive), median of repeated requests. The rows are synthetic and bulk-inserted through
-    the tables module into a database created for the benchmark and dropped after it.
+(b) API latency with 100,000 runs stored, in PostgreSQL and in SQLite: GET /leaderboard?task=xor warm
+    (cached at the task's version) and cold (the version bumped before each request, so every statistic
+    and bootstrap is recomputed), and GET /jobs/{id}, over real HTTP (keep-alive), median of repeated
+    requests. The rows are synthetic and bulk-inserted through the tables module into a database (or
+    SQLite file) created for the benchmark and dropped after it.
 (c) `arena demo` wall time, from the command's start to its exit, starting its own embedded service.
 
 Uses PostgreSQL databases and a Redis database number of its own (claimed the way tests/conftest.py
@@ -287,8 +289,9 @@ def fill_ledger(url: str, total_runs: int, xor_share: float, seeds_per_job: int 
         connection.execute(insert(Job), jobs)
         for start in range(0, len(runs), 10_000):
             connection.execute(insert(Run), runs[start : start + 10_000])
-        # Explicit ids bypassed the sequences; keep them ahead so the service could still insert.
-        connection.execute(text("SELECT setval(pg_get_serial_sequence('jobs', 'id'), (SELECT max(id) FROM jobs))"))
+        if connection.dialect.name == "postgresql":
+            # Explicit ids bypassed the sequences; keep them ahead so the service could still insert.
+            connection.execute(text("SELECT setval(pg_get_serial_sequence('jobs', 'id'), (SELECT max(id) FROM jobs))"))
         # What finishing the runs would have done: every task's leaderboard version bumped.
         connection.execute(insert(LeaderboardVersion), [{"task": task, "version": 1} for task in {job["task"] for job in jobs}])
         connection.execute(text("ANALYZE"))
@@ -308,45 +311,70 @@ def measure_get(client: httpx.Client, path: str, repeats: int, max_seconds: floa
     return times
 
 
-def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | None = None, xor_share: float = 0.5) -> list[list[str]]:
+def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | None = None, xor_share: float = 0.5, backends=("postgresql", "sqlite")) -> list[list[str]]:
+    """(b) on PostgreSQL (a scratch database) and on SQLite (a scratch file, as the embedded service
+    uses), the same synthetic ledger in each."""
     total_runs = total_runs or (20_000 if quick else 100_000)
-    repeats = 20 if quick else 50
-    with scratch_database(postgres, "arena_bench_ledger") as url:
-        from arena.service.db import run_migrations
+    rows = []
+    for backend in backends:
+        if backend == "postgresql":
+            with scratch_database(postgres, "arena_bench_ledger") as url:
+                rows += latency_rows(url, "PostgreSQL", quick, redis_url, total_runs, xor_share)
+        else:
+            with tempfile.TemporaryDirectory(prefix="arena-bench-ledger-") as data_dir:
+                url = f"sqlite:///{Path(data_dir) / 'arena.db'}"
+                try:
+                    rows += latency_rows(url, "SQLite", quick, f"sqla+sqlite:///{Path(data_dir) / 'broker.db'}", total_runs, xor_share, broker_is_url=True)
+                finally:
+                    from arena.service.db import dispose_engines
 
-        run_migrations(url)
-        started = time.perf_counter()
-        job_id = fill_ledger(url, total_runs, xor_share)
-        fill_seconds = time.perf_counter() - started
-        port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": f"{redis_url}/0"}  # /health connects; nothing is sent
-        api = subprocess.Popen([sys.executable, "-m", "arena", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                wait_for_health(client, api)
-                board = measure_get(client, "/leaderboard?task=xor", repeats)
-                cold = measure_cold_leaderboard(client, url, "xor", 3 if quick else 5)
-                job = measure_get(client, f"/jobs/{job_id}", repeats)
-        finally:
-            api.terminate()
-            api.wait(timeout=30)
+                    dispose_engines()
+    return rows
+
+
+def latency_rows(url: str, backend: str, quick: bool, redis_url: str, total_runs: int, xor_share: float, broker_is_url: bool = False) -> list[list[str]]:
+    repeats = 20 if quick else 50
+    from arena.service.db import run_migrations
+
+    run_migrations(url)
+    started = time.perf_counter()
+    job_id = fill_ledger(url, total_runs, xor_share)
+    fill_seconds = time.perf_counter() - started
+    port = free_port()
+    broker = redis_url if broker_is_url else f"{redis_url}/0"  # /health connects; nothing is sent
+    env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": broker}
+    api = subprocess.Popen([sys.executable, "-m", "arena", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            wait_for_health(client, api)
+            board = measure_get(client, "/leaderboard?task=xor", repeats)
+            cold_cpu: list[float] = []
+            cold = measure_cold_leaderboard(client, url, "xor", 3 if quick else 7, api.pid, cold_cpu)
+            job = measure_get(client, f"/jobs/{job_id}", repeats)
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
     xor_runs = int(total_runs * xor_share)
     rows = []
     for label, values, key in (
-        (f"GET /leaderboard?task=xor ({total_runs:,} runs stored, ~{xor_runs:,} on xor)", board, "leaderboard"),
-        (f"GET /leaderboard?task=xor, cold (xor's version bumped before each request)", cold, "leaderboard-cold"),
-        (f"GET /jobs/{{id}} (20 runs, {total_runs:,} stored)", job, "job"),
+        (f"{backend}: GET /leaderboard?task=xor ({total_runs:,} runs stored, ~{xor_runs:,} on xor)", board, "leaderboard"),
+        (f"{backend}: GET /leaderboard?task=xor, cold (xor's version bumped before each request)", cold, "leaderboard-cold"),
+        (f"{backend}: GET /jobs/{{id}} (20 runs, {total_runs:,} stored)", job, "job"),
     ):
         median, p90 = median_and_p90(values)
         target = TARGETS[key]
         rows.append([label, f"{len(values)} requests", fmt_seconds(median), fmt_seconds(p90), f"< {fmt_seconds(target)}", "yes" if median < target else "**no**"])
-    rows.append([f"bulk insert of {total_runs:,} synthetic runs (setup)", "1", fmt_seconds(fill_seconds), "", "", ""])
+    if cold_cpu:
+        median, p90 = median_and_p90(cold_cpu)
+        rows.append([f"&nbsp;&nbsp;{backend}: API process CPU time per cold request (independent of machine load)", f"{len(cold_cpu)} requests", fmt_seconds(median), fmt_seconds(p90), "", ""])
+    rows.append([f"{backend}: bulk insert of {total_runs:,} synthetic runs (setup)", "1", fmt_seconds(fill_seconds), "", "", ""])
     return rows
 
 
-def measure_cold_leaderboard(client: httpx.Client, url: str, task: str, repeats: int) -> list[float]:
+def measure_cold_leaderboard(client: httpx.Client, url: str, task: str, repeats: int, pid: int | None = None, cpu: list | None = None) -> list[float]:
     """Latencies of leaderboard requests each made right after the task's version moved (as when a run
-    finishes), so the API recomputes every statistic: the cold path."""
+    finishes), so the API recomputes every statistic: the cold path. With `pid` and `cpu`, the API
+    process's CPU seconds per request are appended to `cpu` (what the request costs, whatever the load)."""
     from sqlalchemy import text
 
     from arena.service.db import get_engine
@@ -355,10 +383,24 @@ def measure_cold_leaderboard(client: httpx.Client, url: str, task: str, repeats:
     for _ in range(repeats):
         with get_engine(url).begin() as connection:
             connection.execute(text("UPDATE leaderboard_versions SET version = version + 1 WHERE task = :task"), {"task": task})
+        cpu_before = process_cpu_seconds(pid)
         start = time.perf_counter()
         client.get(f"/leaderboard?task={task}").raise_for_status()
         times.append(time.perf_counter() - start)
+        cpu_after = process_cpu_seconds(pid)
+        if cpu is not None and cpu_before is not None and cpu_after is not None:
+            cpu.append(cpu_after - cpu_before)
     return times
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
 
 
 def wait_for_health(client: httpx.Client, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -394,18 +436,18 @@ def bench_demo(quick: bool) -> list[list[str]]:
 # --- report -----------------------------------------------------------------------------------------
 
 
-def run(quick: bool = False, only: str | None = None, postgres: str = DEFAULT_POSTGRES, redis_url: str = DEFAULT_REDIS) -> str:
+def run(quick: bool = False, only: str | None = None, postgres: str = DEFAULT_POSTGRES, redis_url: str = DEFAULT_REDIS, backend: str | None = None) -> str:
     rows: list[list[str]] = []
     if only in (None, "overhead"):
         rows += bench_overhead(quick, postgres, redis_url)
     if only in (None, "latency"):
-        rows += bench_latency(quick, postgres, redis_url)
+        rows += bench_latency(quick, postgres, redis_url, backends=(backend,) if backend else ("postgresql", "sqlite"))
     if only in (None, "demo"):
         rows += bench_demo(quick)
     lines = [
         "### Service: queue overhead, API latency, demo time",
         "",
-        f"{os.cpu_count()} cores; everything on 127.0.0.1; one worker per queue (prefork, concurrency 1).",
+        f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the end); everything on 127.0.0.1; one worker per queue (prefork, concurrency 1).",
         "",
         "| measurement | n | median | p90 | target | met |",
         "| --- | ---: | ---: | ---: | ---: | :---: |",
@@ -418,10 +460,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--quick", action="store_true", help="fewer runs and rows; the demo with one seed")
     parser.add_argument("--only", choices=("overhead", "latency", "demo"))
+    parser.add_argument("--backend", choices=("postgresql", "sqlite"), help="latency on this database only (default: both)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help=f"admin URL that may create databases (default {DEFAULT_POSTGRES})")
     parser.add_argument("--redis", default=DEFAULT_REDIS, help=f"a Redis server; the benchmark claims an empty database number (default {DEFAULT_REDIS})")
     args = parser.parse_args()
-    print(run(quick=args.quick, only=args.only, postgres=args.postgres, redis_url=args.redis))
+    print(run(quick=args.quick, only=args.only, postgres=args.postgres, redis_url=args.redis, backend=args.backend))
 
 
 if __name__ == "__main__":

@@ -258,3 +258,27 @@ def service(request, tmp_path_factory):
         handle.stop()
         for cleanup in cleanups:
             cleanup()
+
+
+# --- a service that asks for API keys (tests/test_service_auth.py) -----------------------------------
+
+KEYED_SETTINGS = {
+    "ARENA_AUTH": "keys",
+    "ARENA_READS": "keys",
+    # A small burst, so the rate limit is reached in a few requests (each test uses keys of its own).
+    "ARENA_KEY_WRITE_BURST": "5",
+    "ARENA_KEY_WRITES_PER_MINUTE": "6",
+}
+
+
+@pytest.fixture(scope="session")
+def keyed_service(tmp_path_factory):
+    """The API alone (no worker: submitted runs stay queued, so quotas are exact), embedded, with
+    ARENA_AUTH=keys. Keys are made with the `arena keys` command against its database."""
+    data_dir = tmp_path_factory.mktemp("arena-keyed")
+    handle = Service("embedded", _clean_env({"ARENA_DATA_DIR": str(data_dir), **KEYED_SETTINGS}), data_dir)
+    try:
+        handle.start_api()
+        yield handle
+    finally:
+        handle.stop()

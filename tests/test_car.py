@@ -236,8 +236,8 @@ def test_user_tracks_replace_the_scored_track():
     options = check_task_options(task_info("car-oval"), {"track": ring})
     task = make_task("car-oval", options)
     assert task.eval_track.name == "user" and [t.name for t in task.train_tracks] == ["user"]
-    general = make_task("car-generalize", options)
-    assert [t.name for t in general.train_tracks] == ["oval", "scurve"] and general.eval_track.name == "user"
+    general = make_task("car-generalize", options)  # trained on the generated stream, scored on the user track
+    assert all(t.name.startswith("random:") for t in general.train_tracks) and [t.name for t in general.eval_tracks] == ["user"]
     spec = resolve("car-oval", "ga", task_options={"track": "hard"})
     assert spec.task_options == {"track": "hard"}
     with pytest.raises(ArenaError, match="unknown car task option"):

@@ -109,3 +109,62 @@ def test_summary_counts_tasks_won_lost_undecided():
     profile = result["performance_profiles"]["evaluations"]
     assert profile["backprop"][0] == 1.0 and len(profile["tau"]) == len(profile["ga"])
     schemas.Summary.model_validate(result)
+
+
+def _tables(runs):
+    """Runs grouped as queries.task_run_tables gives them: {(method, hash): RunTable of succeeded runs}."""
+    tables = {}
+    for key, group in sorted(stats.group_configurations(runs).items()):
+        succeeded = [r for r in group if r["status"] == "succeeded"]
+        if succeeded:
+            rows = [tuple(r[name] for name in verdict.RunTable.ROW_FIELDS) for r in succeeded]
+            failed = sum(r["status"] == "failed" for r in group)
+            tables[key] = verdict.RunTable.from_rows(rows, failed=failed, cancelled=sum(r["status"] == "cancelled" for r in group))
+    return tables
+
+
+def test_columnar_leaderboard_and_summary_equal_the_dict_ones():
+    runs = NONE + WEAK + SLOW + FAST + [{**r, "id": r["id"] + 700_000} for r in SLOW[:4]]  # with duplicates
+    specs = {digest: {**spec, "algorithm": {"a": "backprop", "d": "cmaes"}.get(digest, "ga")} for digest, spec in SPECS.items()}
+    from_dicts, best_dicts = stats.leaderboard(runs, specs)
+    from_tables, best_tables = stats.leaderboard(_tables(runs), specs)
+    assert json.dumps(from_tables, sort_keys=True) == json.dumps(from_dicts, sort_keys=True)
+    assert stats.summary({"xor": best_tables}) == stats.summary({"xor": best_dicts})
+
+
+def test_task_run_tables_read_what_task_runs_reads(migrated_database):
+    """The columnar read (numbers only, per configuration) against the dict read, on each database."""
+    import uuid
+
+    from sqlalchemy import insert
+
+    from arena.service import queries
+    from arena.service.db import session_scope
+    from arena.service.tables import Job, Run, utcnow
+
+    task = f"columnar-{uuid.uuid4().hex[:8]}"
+    cancelled = {**run("ga", "b", 99, False, 0, status="cancelled"), "solved": None, "evaluations": None, "seconds": None, "cpu_seconds": None}
+    runs = NONE + WEAK + SLOW + FAST + [{**r, "id": r["id"] + 800_000} for r in FAST[:3]] + [cancelled]
+    now = utcnow()
+    with session_scope(migrated_database) as session:
+        job_id = session.execute(
+            insert(Job).values(task=task, status="succeeded", methods=["backprop", "ga", "cmaes"], seeds=[0], request={}, created_at=now, cancel_requested=False).returning(Job.id)
+        ).scalar_one()
+        session.execute(
+            insert(Run),
+            [
+                {key: value for key, value in r.items() if key != "id"}
+                | {"job_id": job_id, "task": task, "spec": SPECS[r["settings_hash"]], "attempts": 1, "created_at": now}
+                for r in sorted(runs, key=lambda r: r["id"])
+            ],
+        )
+    with session_scope(migrated_database) as session:
+        as_dicts = queries.task_runs(session, task)
+        tables = queries.task_run_tables(session, task)
+        specs = queries.configurations(session, task, sorted(tables))
+    assert set(tables) == {("backprop", "a"), ("ga", "b"), ("ga", "c"), ("cmaes", "d")}
+    assert (tables[("cmaes", "d")].failed, tables[("ga", "b")].cancelled, len(tables[("backprop", "a")])) == (1, 1, 13)
+    from_dicts, _ = stats.leaderboard(as_dicts, specs)
+    from_tables, _ = stats.leaderboard(tables, specs)
+    assert json.dumps(from_tables, sort_keys=True) == json.dumps(from_dicts, sort_keys=True)
+    assert from_tables["duplicates"] == 3

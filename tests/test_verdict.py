@@ -442,14 +442,16 @@ def test_logrank_is_none_when_no_run_solved():
 
 
 def test_verdict_is_decided_on_the_holm_adjusted_p_value():
-    # 10/10 (slowly) vs 5/10 (quickly): Fisher p = 0.0325 alone; the log-rank p-values are large
-    # (the curves cross), so Holm multiplies the smallest p-value by the family size, 3: 0.0975.
+    # 10/10 (slowly) vs 5/10 (quickly): Fisher p = 0.0325 alone; the evaluations log-rank p-value is
+    # larger (the curves cross), so Holm multiplies the smallest p-value by the family size, 2
+    # (reliability and evaluations; CPU seconds are a family of their own): 0.065.
     a = runs_spending([(True, 90)] * 10)
     b = runs_spending([(True, 10)] * 5 + [(False, 100)] * 5, first_id=100)
     result = verdict.compare(a, b)
     assert result["success_p"] == pytest.approx(0.0325077, abs=1e-6)
     assert min(result["logrank_p"].values()) > result["success_p"]
-    assert result["success_p_adjusted"] == pytest.approx(3 * result["success_p"])
+    assert result["success_p_adjusted"] == pytest.approx(2 * result["success_p"])
+    assert result["logrank_p_adjusted"]["cpu_seconds"] == result["logrank_p"]["cpu_seconds"]  # alone in its family
     assert result["verdict"]["reliability"]["winner"] is None
 
 
@@ -461,12 +463,12 @@ def test_compare_all_corrects_across_every_reported_p_value():
     }
     comparisons = verdict.compare_all(groups)
     assert [(c["first"], c["second"]) for c in comparisons] == [("backprop", "cmaes"), ("backprop", "ga"), ("cmaes", "ga")]
-    raw = [c["success_p"] for c in comparisons] + [c["logrank_p"][lens] for c in comparisons for lens in verdict.LENSES]
-    expected = verdict.holm(raw)
-    adjusted = [c["success_p_adjusted"] for c in comparisons] + [
-        c["logrank_p_adjusted"][lens] for c in comparisons for lens in verdict.LENSES
-    ]
-    assert adjusted == pytest.approx(expected)
+    # Two families: reliability with evaluations (reproducible from the seeds), CPU seconds alone.
+    raw = [c["success_p"] for c in comparisons] + [c["logrank_p"]["evaluations"] for c in comparisons]
+    adjusted = [c["success_p_adjusted"] for c in comparisons] + [c["logrank_p_adjusted"]["evaluations"] for c in comparisons]
+    assert adjusted == pytest.approx(verdict.holm(raw))
+    cpu = [c["logrank_p"]["cpu_seconds"] for c in comparisons]
+    assert [c["logrank_p_adjusted"]["cpu_seconds"] for c in comparisons] == pytest.approx(verdict.holm(cpu))
     # Decided on adjusted values: a winner only where the adjusted p-value is below alpha.
     for comparison in comparisons:
         for lens, decision in comparison["verdict"].items():
@@ -581,8 +583,9 @@ def test_summary_needs_a_method_to_beat_every_other_one_to_win_a_task():
 
 
 def test_summary_corrects_across_all_tasks_unless_asked_per_task():
-    # 10/10 vs 4/10: Fisher p = 0.0108. With five more tasks (15 more p-values) in the family the
-    # reliability verdict is no longer significant; corrected per task (3 p-values) it is.
+    # 10/10 vs 4/10: Fisher p = 0.0108. With five more tasks (10 more p-values) in the reliability and
+    # evaluations family the reliability verdict is no longer significant; corrected per task (2
+    # p-values in that family) it is.
     def tie(first_id):
         return {
             "ga": runs_spending([(True, 50)] * 10, first_id=first_id),
@@ -599,3 +602,73 @@ def test_summary_corrects_across_all_tasks_unless_asked_per_task():
     assert across["tasks"]["close"]["reliability"] is None
     assert per_task["tasks"]["close"]["reliability"] == "ga"
     assert per_task["comparisons"]["close"] == verdict.compare_all(close)
+
+
+# --- columns (RunTable) against dicts -------------------------------------------------------------------
+
+
+def messy_runs(count: int, seed: int) -> list[dict]:
+    """Runs with everything the database can hold: repeated seeds (duplicates, lowest id not first), two
+    settings hashes sharing seeds, failed and cancelled runs, old runs without CPU time, solved runs
+    missing their *_to_solve, and many tied times."""
+    rng = random.Random(seed)
+    ids = rng.sample(range(1, 10 * count), count)
+    runs = []
+    for run_id in ids:
+        solved = rng.random() < 0.7
+        spent = float(rng.choice([100, 200, 300]) if rng.random() < 0.3 else rng.randrange(50, 5000))
+        one = run(run_id, solved, spent, seed=rng.randrange(count // 2), settings_hash=rng.choice("hh" + "k"), cpu=rng.random() < 0.8)
+        draw = rng.random()
+        if draw < 0.1:
+            one.update(status="failed", solved=None, evaluations=None, seconds=None, cpu_seconds=None)
+        elif draw < 0.15:
+            one["status"] = "cancelled"
+        elif solved and draw < 0.25:
+            one.update(evaluations_to_solve=None, cpu_seconds_to_solve=None)  # falls back to totals
+        runs.append(one)
+    return runs
+
+
+def as_rows(runs: list[dict]) -> verdict.RunTable:
+    """The runs as the service builds them: succeeded runs as database tuples, other statuses counted."""
+    succeeded = [r for r in runs if r["status"] == "succeeded"]
+    hashes = sorted({r["settings_hash"] for r in succeeded})
+    table = verdict.RunTable.from_rows(
+        [tuple(r[name] for name in verdict.RunTable.ROW_FIELDS) for r in succeeded],
+        key=[hashes.index(r["settings_hash"]) for r in succeeded],
+        failed=sum(r["status"] == "failed" for r in runs),
+        cancelled=sum(r["status"] == "cancelled" for r in runs),
+    )
+    return table
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_columns_keep_the_same_runs_and_times_as_the_dict_reference(seed):
+    runs = messy_runs(300, seed)
+    kept, duplicates = verdict.distinct_runs(runs)
+    for table in (verdict.RunTable.from_dicts(runs), as_rows(runs)):
+        kept_table, duplicates_table = table.distinct()
+        assert kept_table.id.tolist() == [r["id"] for r in kept]
+        assert duplicates_table == duplicates > 0
+        reference = verdict._times_to_solve(kept)
+        for lens, (times, solved) in kept_table.times_to_solve().items():
+            np.testing.assert_array_equal(times, reference[lens][0])
+            np.testing.assert_array_equal(solved, reference[lens][1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_columnar_and_dict_paths_give_the_same_statistics(seed):
+    a, b = messy_runs(200, seed), messy_runs(150, seed + 100)
+    b = [{**r, "solved": r["solved"] and r["evaluations"] < 3000} for r in b]  # B solves less often
+    for table_a, table_b in ((verdict.RunTable.from_dicts(a), verdict.RunTable.from_dicts(b)), (as_rows(a), as_rows(b))):
+        assert verdict.configuration_stats(table_a) == verdict.configuration_stats(a)
+        assert verdict.compare(table_a, table_b, ("a", "b")) == verdict.compare(a, b, ("a", "b"))
+        assert verdict.probability_of_improvement(table_a, table_b, "cpu_seconds") == verdict.probability_of_improvement(a, b, "cpu_seconds")
+        assert verdict.summary({"t": {"a": table_a, "b": table_b}}) == verdict.summary({"t": {"a": a, "b": b}})
+
+
+def test_an_empty_table_has_no_statistics():
+    empty = verdict.RunTable.from_rows([], failed=2)
+    stats_ = verdict.configuration_stats(empty)
+    assert (stats_["runs"], stats_["failed"], stats_["success_rate"], stats_["ert_evaluations"]) == (0, 2, None, None)
+    assert stats_ == verdict.configuration_stats([run(1, False, 0, status="failed"), run(2, False, 0, status="failed")])

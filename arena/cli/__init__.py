@@ -20,26 +20,71 @@ def first_line(error: BaseException | str) -> str:
     return text.splitlines()[0]
 
 
+def interactive(stream=None) -> bool:
+    """Whether output goes to a person (a terminal) rather than a pipe, a file or a test."""
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def show_table(headers: list[str], rows: list[list], right: set[int] | None = None, title: str | None = None) -> None:
+    """Print a table: drawn by rich on a terminal, plain aligned text (the stable, greppable form) otherwise."""
+    from arena.cli.client import table
+
+    if interactive():
+        try:
+            from rich.console import Console
+            from rich.table import Table
+        except ImportError:  # rich is optional at run time: plain text is always right
+            pass
+        else:
+            drawn = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
+            for index, header in enumerate(headers):
+                drawn.add_column(str(header), justify="right" if index in (right or set()) else "left", overflow="fold")
+            for row in rows:
+                drawn.add_row(*("" if value is None else str(value) for value in row))
+            Console().print(drawn)
+            return
+    if title:
+        print(title)
+    print(table(headers, rows, right))
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line and exit 2, like ours
         self.exit(2, f"arena: {message}\n(see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from arena.cli import client, demo, local, train
+    from arena import __version__
+    from arena.cli import client, demo, export, keys, local, train
 
-    parser = Parser(prog="arena", description="Neuroevolution (GA, CMA-ES) against gradient descent (backprop) on the same network, task and budget.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    parser = Parser(
+        prog="arena",
+        description="Neuroevolution (GA, CMA-ES) against gradient descent (backprop) on the same network, task and budget.",
+        epilog="Start with `arena tasks`, `arena train --task xor --method ga`, or `arena up` then `arena demo`. "
+        "`arena COMMAND --help` describes a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"arena {__version__}")
+    # Not required: a bare `arena` prints this help and exits 0, as git and pip do.
+    commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     train.register(commands)
     local.register(commands)
     client.register(commands)
+    export.register(commands)
     demo.register(commands)
+    keys.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
     try:
         return args.handler(args) or 0
     except ArenaError as error:

@@ -1,4 +1,4 @@
-"""Using the service: `submit`, `status`, `leaderboard`, `compare`, `summary`, with progress bars and tables.
+"""Using the service: `submit`, `jobs`, `status`, `cancel`, `leaderboard`, `compare`, `summary`, with progress bars and tables.
 
 These commands speak HTTP to the API (httpx), never to the database, so they work the same against
 `arena up` on this machine and against a `docker compose` deployment elsewhere. Every failure a user can
@@ -7,13 +7,14 @@ cause (service unreachable, a refused job, an unknown id) is one line on stderr 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
 
-from arena.cli import UsageError, first_line
-from arena.cli.train import add_budget_options
+from arena.cli import UsageError, first_line, interactive, show_table
+from arena.cli.train import add_architecture_options, add_budget_options
 from arena.errors import ArenaError
 from arena.methods import ALGORITHMS, METHODS, get_method, parse_value
 from arena.validation import did_you_mean
@@ -24,6 +25,15 @@ FINISHED = ("succeeded", "failed", "cancelled")  # run and job states that will 
 
 def add_url(parser) -> None:
     parser.add_argument("--url", default=None, help=f"the Arena API (default: ARENA_URL or {DEFAULT_URL})")
+    parser.add_argument("--api-key", action=_ApiKeyOption, default=None, metavar="KEY", help="the service's API key, when it asks for one (default: ARENA_API_KEY)")
+
+
+class _ApiKeyOption(argparse.Action):
+    """`--api-key KEY` stands for ARENA_API_KEY: every ServiceClient of the command sends it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ["ARENA_API_KEY"] = values
+        setattr(namespace, self.dest, values)
 
 
 def register(commands) -> None:
@@ -33,18 +43,35 @@ def register(commands) -> None:
         description="Submit a job to the service and print its id. Per-method settings: --set ga.population_size=100.",
     )
     submit.add_argument("--task", required=True, help="task name (see `arena tasks`)")
-    submit.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated (default: {','.join(METHODS)})")
+    submit.add_argument("--methods", "--method", dest="methods", default=",".join(METHODS), help=f"comma-separated (default: {','.join(METHODS)})")
     seeds = submit.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=None, help="number of seeds (seeds 0..N-1; default: the service's)")
     seeds.add_argument("--seed-list", default=None, help="explicit seeds, comma-separated: 1,2,3")
+    seeds.add_argument("--seed", type=int, default=None, help="one seed (as `arena train --seed`)")
     add_budget_options(submit)
-    submit.add_argument("--set", dest="settings", action="append", default=[], metavar="METHOD.KEY=VALUE", help="a method setting, repeatable")
-    submit.add_argument("--hidden", default=None, help="hidden layer sizes, comma-separated: 8,8 (default: the task's)")
+    submit.add_argument("--set", dest="settings", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="a method setting, repeatable; KEY=VALUE when only one method is submitted")
+    add_architecture_options(submit)
     submit.add_argument("--track", default=None, metavar="NAME|FILE.json", help="car tasks: a built-in track or a JSON file {\"points\": [[x, y], ...], \"width\": w}")
     submit.add_argument("--wait", action="store_true", help="show progress until the job finishes")
+    submit.add_argument("--cancel-on-interrupt", action="store_true", help="with --wait: Ctrl-C cancels the job (by default it keeps running)")
     submit.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_url(submit)
     submit.set_defaults(handler=submit_command)
+
+    jobs = commands.add_parser("jobs", help="list jobs, newest first, with their status and progress")
+    jobs.add_argument("--task", default=None, help="only this task's jobs")
+    jobs.add_argument("--status", default=None, choices=("queued", "running", "succeeded", "failed", "cancelled"), help="only jobs in this state")
+    jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20, up to 500)")
+    jobs.add_argument("--json", action="store_true", help="print the API's JSON")
+    add_url(jobs)
+    jobs.set_defaults(handler=jobs_command)
+
+    cancel = commands.add_parser("cancel", help="cancel a job: queued runs at once, running ones within about a second")
+    cancel.add_argument("job", help="job id")
+    cancel.add_argument("--json", action="store_true", help="print the API's JSON")
+    add_url(cancel)
+    cancel.set_defaults(handler=cancel_command)
 
     status = commands.add_parser("status", help="a job's state and each run's progress or result")
     status.add_argument("job", help="job id")
@@ -73,11 +100,13 @@ def register(commands) -> None:
 class ServiceClient:
     """The HTTP API, with its failures turned into one-line errors."""
 
-    def __init__(self, url: str | None = None, timeout: float = 30.0):
+    def __init__(self, url: str | None = None, timeout: float = 30.0, api_key: str | None = None):
         import httpx
 
         self.url = (url or os.environ.get("ARENA_URL") or DEFAULT_URL).rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        key = (api_key or os.environ.get("ARENA_API_KEY") or "").strip()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def get(self, path: str, **params):
         return self._request("GET", path, params=params or None)
@@ -110,6 +139,11 @@ class ServiceClient:
             raise UsageError(detail or f"not found: {path}")
         if response.status_code == 422:
             raise UsageError(f"refused: {detail}")
+        if response.status_code == 401:
+            raise UsageError(f"{detail} (set ARENA_API_KEY or pass --api-key)")
+        if response.status_code == 429:
+            retry = response.headers.get("retry-after")
+            raise UsageError(f"{detail}" + (f"; retry in {retry} s" if retry else ""))
         raise UsageError(f"the service answered {response.status_code} to {method} {path}: {detail}")
 
 
@@ -145,7 +179,7 @@ def build_job(args) -> dict:
     The same validation (arena.runspec.resolve) runs in the API; doing it here too gives the same
     message before any network round trip, and works while the service is down.
     """
-    from arena.cli.train import budget_from_args, load_track
+    from arena.cli.train import architecture_from_args, budget_from_args, load_track
     from arena.runspec import check_seed, resolve
     from arena.tasks import task_info
 
@@ -159,14 +193,16 @@ def build_job(args) -> dict:
     # an algorithm's name (ppo.*) works too. The body keys them by algorithm, as the API does.
     settings: dict[str, dict] = {}
     for item in args.settings:
-        prefix, key, value = _parse_setting(item)
+        prefix, key, value = _parse_setting(item, methods)
         method = prefix if prefix in METHODS else next(m for m in METHODS.values() if prefix in (m.supervised.NAME, m.control.NAME)).name
         if method not in methods:
             raise UsageError(f"--set {item!r}: {method} is not among --methods {','.join(methods)}")
         settings.setdefault(method, {})[key] = value
 
     body: dict = {"task": info.name, "methods": methods}
-    if args.seed_list is not None:
+    if getattr(args, "seed", None) is not None:
+        body["seeds"] = [check_seed(args.seed)]
+    elif args.seed_list is not None:
         try:
             seeds = [check_seed(int(s)) for s in args.seed_list.split(",") if s.strip()]
         except ValueError:
@@ -181,8 +217,9 @@ def build_job(args) -> dict:
     budget = budget_from_args(args, info.default_budget)
     if budget is not None:
         body["budget"] = budget
-    if args.hidden is not None:
-        body["architecture"] = info.default_architecture.with_hidden(args.hidden).model_dump(mode="json")
+    architecture = architecture_from_args(args, info.default_architecture)
+    if architecture is not None:
+        body["architecture"] = architecture
     if args.track is not None:
         body["task_options"] = load_track(args.track)
     for method, values in settings.items():
@@ -192,9 +229,11 @@ def build_job(args) -> dict:
     return body
 
 
-def _parse_setting(item: str) -> tuple[str, str, object]:
+def _parse_setting(item: str, methods: list[str] | None = None) -> tuple[str, str, object]:
     name, equals, text = item.partition("=")
     prefix, dot, key = name.strip().partition(".")
+    if equals and not dot and prefix and text.strip() and methods and len(methods) == 1:
+        prefix, dot, key = methods[0], ".", prefix  # one method: KEY=VALUE, as `arena train --set`
     if not equals or not dot or not key or not text.strip():
         raise UsageError(f"--set wants METHOD.KEY=VALUE (e.g. ga.population_size=100), got {item!r}")
     if prefix not in METHODS and prefix not in ALGORITHMS:
@@ -209,10 +248,15 @@ def submit_command(args) -> int:
     job_id = created["job_id"]
     if not args.wait:
         print(json.dumps(created, indent=2) if args.json else job_id)
+        if not args.json and interactive(sys.stderr):
+            print(f"submitted to the Arena service at {client.url}: `arena status {job_id}` to follow it, {client.url}/ui/jobs/{job_id} in a browser", file=sys.stderr)
         return 0
     if not args.json:
-        print(f"job {job_id}: {body['task']}, {len(created['run_ids'])} runs")
-    job = wait_for_jobs(client, [job_id], show_progress=not args.json)[0]
+        print(f"job {job_id}: {body['task']}, {len(created['run_ids'])} runs on the Arena service at {client.url}")
+    try:
+        job = wait_for_jobs(client, [job_id], show_progress=not args.json)[0]
+    except KeyboardInterrupt:
+        return interrupted(client, job_id, args.cancel_on_interrupt)
     verdicts = client.get("/summary", jobs=str(job_id))
     if args.json:
         print(json.dumps({**job, "summary": verdicts}, indent=2))
@@ -221,6 +265,103 @@ def submit_command(args) -> int:
         print()
         print(format_verdict_table(verdicts))
     return 0 if job.get("status") == "succeeded" else 1
+
+
+def interrupted(client: ServiceClient, job_id, cancel: bool) -> int:
+    """Ctrl-C while waiting: the job lives on the service; say so (or cancel it when asked to)."""
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    if cancel:
+        try:
+            client.post(f"/jobs/{job_id}/cancel")
+            print(f"arena: interrupted; job {job_id} cancelled (runs already running stop within about a second)", file=sys.stderr)
+        except UsageError as error:  # it finished meanwhile, or the service went away
+            print(f"arena: interrupted; could not cancel job {job_id}: {error.message}", file=sys.stderr)
+    else:
+        print(f"arena: interrupted; job {job_id} keeps running on the service. Follow it: `arena status {job_id}`; "
+              f"stop it: `arena cancel {job_id}`", file=sys.stderr)
+    return 130
+
+
+def describe_service(client: ServiceClient) -> str:
+    """'the Arena service at URL (embedded mode: SQLite database and broker in its data directory)'."""
+    health = client.health()
+    if health is None:
+        return f"the Arena service at {client.url}"
+    if health.get("mode") == "embedded":
+        where = "embedded mode: SQLite database, SQLite (Kombu SQLAlchemy) broker"
+    else:
+        where = "production mode: its DATABASE_URL database and BROKER_URL broker"
+    problems = [f"{name} {health[name]}" for name in ("database", "broker") if health.get(name) not in (None, "ok")]
+    return f"the Arena service at {client.url} ({where}{'; ' + ', '.join(problems) if problems else ''})"
+
+
+def job_id_argument(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"a job id is a number, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"a job id is a positive number, got {text!r}")
+    return value
+
+
+def jobs_command(args) -> int:
+    if not 1 <= args.limit <= 500:
+        raise UsageError(f"--limit must be between 1 and 500, got {args.limit}")
+    if args.task is not None:
+        from arena.tasks import task_info
+
+        task_info(args.task)  # an unknown task: "did you mean" before any request
+    client = ServiceClient(args.url)
+    params = {key: value for key, value in (("task", args.task), ("status", args.status), ("limit", args.limit)) if value is not None}
+    page = client.get("/jobs", **params)
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    jobs = page.get("jobs") or []
+    shown = f"{len(jobs)} of {page.get('total', len(jobs))} jobs" if jobs else "no jobs"
+    filters = ", ".join(f"{name} {value}" for name, value in (("task", args.task), ("status", args.status)) if value)
+    print(f"{shown}{' (' + filters + ')' if filters else ''}, newest first, on {describe_service(client)}")
+    if jobs:
+        show_table(["job", "task", "status", "methods", "seeds", "runs done", "progress", "created"], [job_row(job) for job in jobs], right={0, 4, 5})
+    return 0
+
+
+def job_row(job: dict) -> list:
+    counts = job.get("run_counts") or {}
+    total = sum(counts.values())
+    done = sum(counts.get(state, 0) for state in FINISHED)
+    fraction = done / total if total else 0.0
+    progress = f"[{bar(fraction, 10)}] {fraction:4.0%}"
+    extras = [f"{counts[state]} {state}" for state in ("running", "failed", "cancelled") if counts.get(state)]
+    status = job.get("status", "?") + (" (cancelling)" if job.get("cancel_requested") and job.get("status") not in FINISHED else "")
+    created = (job.get("created_at") or "")[:19].replace("T", " ")
+    return [job.get("id"), job.get("task"), status, ",".join(job.get("methods") or []), len(job.get("seeds") or []),
+            f"{done}/{total}", progress + (" " + ", ".join(extras) if extras else ""), created]  # fmt: skip
+
+
+def cancel_command(args) -> int:
+    job_id = job_id_argument(args.job)
+    client = ServiceClient(args.url)
+    job = client.get(f"/jobs/{job_id}")
+    if job.get("status") in FINISHED:
+        raise UsageError(f"job {job_id} already finished ({job.get('status')}); nothing to cancel")
+    try:
+        cancelled = client.post(f"/jobs/{job_id}/cancel")
+    except UsageError as error:
+        if " 409 " in error.message:  # it finished between the two requests
+            raise UsageError(f"job {job_id} already finished; nothing to cancel") from None
+        raise
+    if args.json:
+        print(json.dumps(cancelled, indent=2))
+        return 0
+    counts = cancelled.get("run_counts") or {}
+    parts = [f"{counts.get('cancelled', 0)} runs cancelled"]
+    if counts.get("running"):
+        parts.append(f"{counts['running']} running stop within about a second")
+    print(f"job {job_id}: {cancelled.get('status')}, cancel requested ({'; '.join(parts)})")
+    return 0
 
 
 def status_command(args) -> int:

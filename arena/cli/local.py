@@ -153,13 +153,18 @@ class Child:
     argv: list[str]
     log_path: Path
     process: subprocess.Popen | None = None
-    restarts: list[float] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)  # when it died lately (monotonic), within the window
+    started_at: float = 0.0
+    backoff: float = 0.0  # the current delay before a restart (0: restart at once)
+    restart_at: float | None = None  # dead, and waiting for this monotonic time to be restarted
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def start(self, env: dict) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         log = open(self.log_path, "ab", buffering=0)
         try:
             self.process = subprocess.Popen(
@@ -228,14 +233,20 @@ class LocalService:
     `arena up` and `arena demo` use it with the embedded database and broker; it runs the same against
     PostgreSQL and Redis when DATABASE_URL and BROKER_URL are set (the service benchmark does that).
 
-    A child that dies is restarted; one that dies `MAX_RESTARTS` times within `RESTART_WINDOW` seconds
-    stops everything (it would only keep failing: a port in use, a broken database...). `stop()` asks each
-    child to finish (SIGTERM: uvicorn closes connections, a Celery worker finishes its current run), and
-    kills whatever is still running after `STOP_GRACE` seconds; a killed run is re-queued by the reconciler.
+    A child that dies is restarted at once, up to `MAX_RESTARTS` times within `RESTART_WINDOW` seconds.
+    A worker that keeps dying after that (out of memory, a broken library...) is restarted with an
+    exponential back-off, `BACKOFF_START` doubling up to `BACKOFF_MAX` seconds, reset once it stays up
+    for `RESTART_WINDOW`; the API and the other workers keep running, and each death is announced with
+    its exit code or signal and the log to read. Only the API stops everything when it keeps dying (a
+    port in use, a broken database): nothing can be used without it. `stop()` asks each child to finish
+    (SIGTERM: uvicorn closes connections, a Celery worker finishes its current run), and kills whatever
+    is still running after `STOP_GRACE` seconds; a killed run is re-queued by the reconciler.
     """
 
     MAX_RESTARTS = 3
     RESTART_WINDOW = 60.0
+    BACKOFF_START = 1.0
+    BACKOFF_MAX = 60.0
     STOP_GRACE = 15.0
     START_TIMEOUT = 60.0
 
@@ -283,22 +294,37 @@ class LocalService:
         raise ServiceFailed(f"the API did not answer {self.url}/health within {self.START_TIMEOUT:.0f} s; see {self.children[0].log_path}")
 
     def check_children(self) -> None:
-        """Restart a child that died; stop everything if one keeps dying."""
+        """Restart a child that died: at once, or after a back-off if it keeps dying (the API: stop everything)."""
         for child in self.children:
-            if child.alive() or self.stop_requested:
+            if self.stop_requested or child.alive():
+                continue
+            now = time.monotonic()
+            if child.restart_at is not None:  # backing off
+                if now >= child.restart_at:
+                    self._start(child)
                 continue
             code = child.process.returncode
-            now = time.monotonic()
+            child.signal(signal.SIGKILL, whole_group=True)  # a killed worker's pool processes would linger
+            if now - child.started_at >= self.RESTART_WINDOW:
+                child.backoff = 0.0  # it had been up a while: this death starts a new count
             child.restarts = [t for t in child.restarts if now - t < self.RESTART_WINDOW] + [now]
-            if len(child.restarts) > self.MAX_RESTARTS:
-                child.signal(signal.SIGKILL, whole_group=True)
+            if len(child.restarts) <= self.MAX_RESTARTS:
+                self.announce(f"arena: {child.name} exited ({describe_exit(code)}); restarting it ({len(child.restarts)}/{self.MAX_RESTARTS})")
+                self._start(child)
+                continue
+            if child is self.children[0]:  # the API: nothing works without it
                 self.announce(f"arena: {child.name} exited ({describe_exit(code)}) after {self.MAX_RESTARTS} restarts in {self.RESTART_WINDOW:.0f} s; its log ends:")
                 self.announce(child.log_tail())
                 self.stop()
                 raise ServiceFailed(f"{child.name} keeps failing ({describe_exit(code)}); stopped everything. Log: {child.log_path}")
-            self.announce(f"arena: {child.name} exited ({describe_exit(code)}); restarting it ({len(child.restarts)}/{self.MAX_RESTARTS})")
-            child.signal(signal.SIGKILL, whole_group=True)  # a killed worker's pool processes would linger
-            self._start(child)
+            child.backoff = min(self.BACKOFF_MAX, max(self.BACKOFF_START, child.backoff * 2))
+            child.restart_at = now + child.backoff
+            self.announce(
+                f"arena: {child.name} exited ({describe_exit(code)}), {len(child.restarts)} times in {self.RESTART_WINDOW:.0f} s: "
+                f"backing off, restarting it in {child.backoff:.0f} s (the API and the other workers keep running). "
+                f"Its log, {child.log_path}, ends:"
+            )
+            self.announce(child.log_tail())
 
     def supervise_until_stopped(self) -> int:
         """Block until SIGINT or SIGTERM, then stop the children. Returns the exit code."""
@@ -351,6 +377,8 @@ class LocalService:
             else:
                 child.signal(signal.SIGKILL, whole_group=True)
             code = child.process.returncode
+            if child not in running and child.restart_at is not None:
+                continue  # dead and backing off: nothing to stop, and no failure of this stop
             # uvicorn re-raises the SIGTERM it handled once it has shut down: that is a clean stop too.
             if code not in (0, -signal.SIGTERM):
                 clean = False

@@ -28,7 +28,7 @@ def register(commands) -> None:
     train.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
     train.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     add_budget_options(train)
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a method setting, e.g. --set population_size=100 (repeatable)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a method setting, e.g. --set population_size=100 or ga.population_size=100 (repeatable)")
     add_architecture_options(train)
     train.add_argument("--track", metavar="NAME|FILE.json", help="car tasks: a built-in track or a JSON file {\"points\": [[x, y], ...], \"width\": w}")
     train.add_argument("--json", action="store_true", help="print the run result (the run contract's fields) as JSON")
@@ -74,13 +74,20 @@ def architecture_from_args(args, default) -> dict | None:
     return arch
 
 
-def parse_settings(pairs: list[str]) -> dict:
+def parse_settings(pairs: list[str], method: str | None = None, algorithm: str | None = None) -> dict:
+    """--set KEY=VALUE, or METHOD.KEY=VALUE as `arena submit` takes it (METHOD: this run's method or algorithm)."""
     settings = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
-        settings[key.strip()] = parse_value(value)
+        prefix, dot, rest = key.partition(".")
+        if dot and rest:
+            if prefix not in (method, algorithm):
+                raise UsageError(f"--set {pair!r}: this run trains {label(method, algorithm) if method else 'one method'}; use KEY=VALUE or {method}.KEY=VALUE")
+            key = rest.strip()
+        settings[key] = parse_value(value)
     return settings
 
 
@@ -96,27 +103,93 @@ def load_track(value: str | None) -> dict | None:
         raise UsageError(f"cannot read track file {value!r}: {error}") from None
 
 
+SCREEN = 100  # `arena tasks --settings` fits this many columns
+
+
 def list_tasks(args) -> int:
     if args.json:
         print(json.dumps([info.public() for info in TASKS.values()], indent=2))
         return 0
-    rows = [(i.name, i.default_architecture.describe(), f"{i.score_name} ({'higher' if i.higher_is_better else 'lower'} is better)", i.description) for i in TASKS.values()]
+    if args.settings:
+        print(format_task_settings())
+        return 0
+    from arena.cli import interactive, show_table
+
+    rows = [[i.name, i.default_architecture.describe(), f"{i.score_name} ({'higher' if i.higher_is_better else 'lower'} is better)", i.description] for i in TASKS.values()]
+    if interactive():
+        show_table(["task", "default network", "score", "description"], rows)
+        return 0
     width = [max(len(r[c]) for r in rows) for c in range(3)]
     print(f"{'task':<{width[0]}}  {'default network':<{width[1]}}  {'score':<{width[2]}}  description")
     for row in rows:
         print(f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]:<{width[2]}}  {row[3]}")
-    if args.settings:
-        for name, module in ALGORITHMS.items():
-            runs_it = [
-                f"{m.name} on every task" if m.supervised is m.control else f"{m.name} on {kind} tasks"
-                for m in METHODS.values() for kind in ("supervised", "control") if m.algorithm(kind) is module
-            ]
-            runs_it = list(dict.fromkeys(runs_it))
-            print(f"\n{name} settings ({', '.join(runs_it)}; tasks may tune the defaults: `arena tasks --json`):")
-            for row in describe_settings(module):
-                allowed = ", ".join(map(str, row["choices"])) if "choices" in row else f"{row['range'][0]:g} .. {row['range'][1]:g}"
-                print(f"  {row['name']:<22} default {row['default']!s:<12} [{allowed}]  {row['help']}")
     return 0
+
+
+def tuned_settings(info) -> dict[str, dict]:
+    """{algorithm: {setting: value}}: the task's defaults that differ from the algorithm's model defaults."""
+    tuned = {}
+    for algorithm, values in (info.method_defaults or {}).items():
+        module = ALGORITHMS.get(algorithm)
+        fields = module.Settings.model_fields if module is not None else {}
+        changed = {key: value for key, value in values.items() if key not in fields or fields[key].default != value}
+        if changed:
+            tuned[algorithm] = changed
+    return tuned
+
+
+def _budget_text(budget) -> str:
+    from arena.cli.client import short
+
+    limits = [f"{short(budget.evaluations)} evals" if budget.evaluations else "", f"{budget.seconds:g} s" if budget.seconds else ""]
+    return ", ".join(limit for limit in limits if limit) + ("" if budget.stop_on_solve else " (full)")
+
+
+def wrapped_table(headers: list[str], rows: list[list[str]], widths: list[int]) -> list[str]:
+    """A plain-text table whose cells wrap inside fixed column widths (the last column takes the rest)."""
+    import textwrap
+
+    def lines_of(cells):
+        wrapped = [textwrap.wrap(str(cell), width, break_on_hyphens=False) or [""] for cell, width in zip(cells, widths)]
+        height = max(len(column) for column in wrapped)
+        return ["  ".join(f"{(column[k] if k < len(column) else ''):<{width}}" for column, width in zip(wrapped, widths)).rstrip() for k in range(height)]
+
+    out = lines_of(headers) + ["  ".join("-" * width for width in widths)]
+    for row in rows:
+        out.extend(lines_of(row))
+    return out
+
+
+def format_task_settings() -> str:
+    """Per group of tasks with the same defaults: budget, network and the settings tuned for them; then
+    each algorithm's settings with model defaults and ranges. Every line fits SCREEN columns."""
+    import textwrap
+
+    groups: dict[tuple, list[str]] = {}
+    for info in TASKS.values():
+        tuned = tuned_settings(info)
+        text = "; ".join(f"{algorithm}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for algorithm, values in tuned.items())
+        key = (info.family, _budget_text(info.default_budget), info.default_architecture.describe(), text or "(model defaults)")
+        groups.setdefault(key, []).append(info.name)
+    rows = [[", ".join(names), budget, network, text] for (_family, budget, network, text), names in groups.items()]
+    widths = [20, 16, 20]
+    widths.append(SCREEN - sum(widths) - 2 * len(widths))
+    lines = ["Task defaults: budget, network, and settings tuned per task (others: the model defaults below)."]
+    lines.extend(wrapped_table(["tasks", "budget", "network", "tuned settings"], rows, widths))
+    lines.append("Override any of them: `arena train --set KEY=VALUE`, `arena submit --set METHOD.KEY=VALUE`.")
+    for name, module in ALGORITHMS.items():
+        runs_it = [
+            f"{m.name} on every task" if m.supervised is m.control else f"{m.name} on {kind} tasks"
+            for m in METHODS.values() for kind in ("supervised", "control") if m.algorithm(kind) is module
+        ]
+        runs_it = list(dict.fromkeys(runs_it))
+        lines.append("")
+        lines.extend(textwrap.wrap(f"{name} settings ({', '.join(runs_it)}), model defaults:", SCREEN))
+        for row in describe_settings(module):
+            allowed = ", ".join(map(str, row["choices"])) if "choices" in row else f"{row['range'][0]:g} .. {row['range'][1]:g}"
+            text = f"{row['name']:<22} default {row['default']!s:<10} [{allowed}]  {row['help']}"
+            lines.extend(textwrap.wrap(text, SCREEN, initial_indent="  ", subsequent_indent=" " * 26, break_on_hyphens=False))
+    return "\n".join(lines)
 
 
 class LiveProgress:
@@ -141,12 +214,15 @@ class LiveProgress:
 
 
 def train_command(args) -> int:
+    from arena.methods import get_method
+
     info = task_info(args.task)
+    algorithm = get_method(args.method).algorithm(info.kind).NAME
     spec = resolve(
         args.task,
         args.method,
         budget=budget_from_args(args, info.default_budget),
-        settings=parse_settings(args.set),
+        settings=parse_settings(args.set, args.method, algorithm),
         architecture=architecture_from_args(args, info.default_architecture),
         task_options=load_track(args.track),
     )
@@ -163,7 +239,8 @@ def train_command(args) -> int:
     if args.plot:
         from arena.tasks.car.plot import plot_trajectories
 
-        plot_trajectories(spec.task, result.weights, spec.architecture, spec.task_options or None, args.plot)
+        title_info = {"method": label(spec.method, spec.algorithm), "seed": args.seed, "score": result.score}
+        plot_trajectories(spec.task, result.weights, spec.architecture, spec.task_options or None, args.plot, title_info=title_info)
     if args.json:
         print(json.dumps({**spec.to_dict(), "seed": args.seed, **result.to_dict(weights=args.weights)}, indent=2))
         return 0

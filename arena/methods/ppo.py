@@ -16,7 +16,14 @@ samples, each a forward and backward pass of policy and value net) are not charg
 car task budgets environment experience, as the GA's budget does. They are real compute, so they show
 in `seconds` and are reported in `metrics["update_samples"]` (forward+backward passes); by design.md's
 rule (a backward pass counts as two) they would cost 3 x update_samples evaluations. Solve checks on
-the evaluation episodes are not charged either, for either method.
+the evaluation episodes are not charged either, for either method. `metrics["compute"]` reports the
+compute beside the experience: policy and value forward passes (rollout and update), backward passes
+(update samples x epochs, each through policy and value net) and their multiply-adds (a backward pass
+counted as twice its forward), plus the solve checks' forwards.
+
+Episode ends (the env's `info`): a crash is a termination (no value after it); a stall, the time limit
+or a cut at a rollout boundary (a generalisation task re-draws its tracks there) is a truncation: the
+value of the episode's final observation is bootstrapped (`compute_gae`), as Stable-Baselines3 does.
 """
 
 from __future__ import annotations
@@ -66,6 +73,35 @@ class PPOSettings(Model):
 Settings = PPOSettings
 
 
+def compute_gae(rewards, values, terminated, truncated, final_values, next_value, gamma: float, gae_lambda: float):
+    """Generalised advantage estimates and returns for a (T, N) rollout, with bootstrapping on truncation.
+
+    Step t's action earned `rewards[t]`; `terminated[t]`/`truncated[t]` say the episode ended on that
+    step (a true end, or a cut); `final_values[t]` is the value of the episode's last observation where
+    truncated. `next_value` (N,) is the value of the observation after the rollout's last step.
+    A terminated step's target is its reward alone; a truncated one's is reward + gamma V(final obs);
+    the advantage recursion never crosses an episode end. Returns (advantages, returns).
+    """
+    import torch
+
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(next_value)
+    for t in reversed(range(steps)):
+        ended = torch.maximum(terminated[t], truncated[t])
+        following = next_value if t == steps - 1 else values[t + 1]
+        bootstrap = torch.where(truncated[t] > 0, final_values[t], following * (1.0 - ended))
+        delta = rewards[t] + gamma * bootstrap - values[t]
+        last_gae = delta + gamma * gae_lambda * (1.0 - ended) * last_gae
+        advantages[t] = last_gae
+    return advantages, advantages + values
+
+
+def network_multiply_adds(sizes) -> int:
+    """Multiply-adds of one forward pass of one row through a dense network with these layer sizes."""
+    return int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
+
+
 def make_agent(architecture: Architecture, settings: PPOSettings):
     """The shared architecture as the policy (observation -> action mean), a learned state-independent
     log-std, and a separate value network. The log-std and value net are extra parameters."""
@@ -102,7 +138,14 @@ def train(
     torch.manual_seed(seed)
     agent = make_agent(architecture, settings)
     optimizer = torch.optim.Adam(agent.parameters(), lr=settings.learning_rate, eps=1e-5)
-    env = task.batch_env(settings.num_envs)  # reset(seed) -> obs; step(actions) -> obs, reward, done, info
+    # reset(seed) -> obs; step(actions) -> obs, reward, done, info. The rollout length lets a task with a
+    # stream of tracks re-draw them between rollouts (the task decides; PPO knows nothing of tracks).
+    try:
+        env = task.batch_env(settings.num_envs, rollout_steps=settings.num_steps)
+    except TypeError:  # a task whose batch_env takes only the number of envs
+        env = task.batch_env(settings.num_envs)
+    if hasattr(task, "reset_compute"):
+        task.reset_compute()
     clock = RunClock(budget, task.info.higher_is_better, progress)
     scorer = PopulationForward(architecture)
 
@@ -120,19 +163,21 @@ def train(
     act_buf = torch.zeros(n_steps, n_envs, architecture.output_size)
     logp_buf = torch.zeros(n_steps, n_envs)
     rew_buf = torch.zeros(n_steps, n_envs)
-    done_buf = torch.zeros(n_steps, n_envs)
+    term_buf = torch.zeros(n_steps, n_envs)
+    trunc_buf = torch.zeros(n_steps, n_envs)
+    final_val_buf = torch.zeros(n_steps, n_envs)
     val_buf = torch.zeros(n_steps, n_envs)
 
     next_obs = torch.from_numpy(env.reset(seed=seed))
-    next_done = torch.zeros(n_envs)
     best_weights = module_to_vector(agent.policy).numpy()
     update_samples = 0
+    bootstrap_forwards = 0
     update = 0
     while True:
         update += 1
         # --- rollout: n_steps x n_envs agent-steps, each one policy forward (the budget unit) -------------
         for step in range(n_steps):
-            obs_buf[step], done_buf[step] = next_obs, next_done
+            obs_buf[step] = next_obs
             with torch.no_grad():
                 dist = distribution(agent, next_obs)
                 action = dist.sample()
@@ -140,23 +185,25 @@ def train(
                 val_buf[step] = agent.value(next_obs).squeeze(-1)
             act_buf[step] = action
             # The simulator clips actions to [-1, 1]; the log-probability is of the unclipped sample.
-            obs, reward, done, _ = env.step(action.numpy())
+            obs, reward, done, info = env.step(action.numpy())
             rew_buf[step] = torch.from_numpy(reward.astype(np.float32))
-            next_obs, next_done = torch.from_numpy(obs), torch.from_numpy(done.astype(np.float32))
+            terminated = np.asarray(info.get("terminated", done), dtype=bool)
+            truncated = np.asarray(info.get("truncated", np.zeros_like(done)), dtype=bool) & ~terminated
+            term_buf[step] = torch.from_numpy(terminated.astype(np.float32))
+            trunc_buf[step] = torch.from_numpy(truncated.astype(np.float32))
+            final_val_buf[step] = 0.0
+            if truncated.any():  # bootstrap: the value of each cut episode's last observation
+                final = torch.from_numpy(np.asarray(info["final_obs"], dtype=np.float32)[truncated])
+                with torch.no_grad():
+                    final_val_buf[step, torch.from_numpy(truncated)] = agent.value(final).squeeze(-1)
+                bootstrap_forwards += len(final)
+            next_obs = torch.from_numpy(obs)
         clock.evaluations += batch_size
 
-        # --- generalised advantage estimation (an ended episode, whatever the reason, is not bootstrapped)
+        # --- generalised advantage estimation: crashes end the return, truncations are bootstrapped -----
         with torch.no_grad():
             next_value = agent.value(next_obs).squeeze(-1)
-            advantages = torch.zeros_like(rew_buf)
-            last_gae = torch.zeros(n_envs)
-            for t in reversed(range(n_steps)):
-                not_done = 1.0 - (next_done if t == n_steps - 1 else done_buf[t + 1])
-                following = next_value if t == n_steps - 1 else val_buf[t + 1]
-                delta = rew_buf[t] + settings.gamma * following * not_done - val_buf[t]
-                last_gae = delta + settings.gamma * settings.gae_lambda * not_done * last_gae
-                advantages[t] = last_gae
-            returns = advantages + val_buf
+            advantages, returns = compute_gae(rew_buf, val_buf, term_buf, trunc_buf, final_val_buf, next_value, settings.gamma, settings.gae_lambda)
 
         # --- clipped-surrogate updates -----------------------------------------------------------------
         b_obs = obs_buf.reshape(batch_size, -1)
@@ -190,5 +237,26 @@ def train(
             break
 
     score, solved, metrics = task.evaluate(scorer.single(best_weights))
-    metrics = {**metrics, "updates": update, "update_samples": update_samples, "final_log_std": agent.log_std.detach().tolist()}
+    # Compute beside experience. Rollouts: a policy and a value forward per agent-step (+ value forwards
+    # of the truncated episodes' final observations and of each rollout's next observation). Updates:
+    # every sample of every epoch is a forward and a backward pass of both nets; a backward pass costs
+    # about twice its forward in multiply-adds.
+    policy_macs = network_multiply_adds(architecture.layer_sizes)
+    value_macs = network_multiply_adds((architecture.input_size, settings.value_hidden, settings.value_hidden, 1))
+    rollout_steps = update * batch_size
+    policy_forwards = rollout_steps + update_samples
+    value_forwards = rollout_steps + update_samples + bootstrap_forwards + update * n_envs
+    checks = metrics.get("compute", {})
+    compute = {
+        "policy_forwards": policy_forwards,
+        "value_forwards": value_forwards,
+        "backward_passes": update_samples,
+        "multiply_adds": policy_forwards * policy_macs + value_forwards * value_macs + 2 * update_samples * (policy_macs + value_macs),
+        "agent_steps": rollout_steps,
+        "check_forwards": checks.get("check_forwards", 0),
+        "check_multiply_adds": checks.get("check_forwards", 0) * policy_macs,
+        "multiply_adds_per_forward": policy_macs,
+        "value_multiply_adds_per_forward": value_macs,
+    }
+    metrics = {**metrics, "updates": update, "update_samples": update_samples, "final_log_std": agent.log_std.detach().tolist(), "compute": compute}
     return clock.finish(best_weights, score, solved, metrics, extra_parameters=agent.log_std.numel() + sum(p.numel() for p in agent.value.parameters()))

@@ -5,6 +5,7 @@ or gymnasium.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import logging
@@ -14,16 +15,18 @@ import threading
 from contextlib import asynccontextmanager
 from typing import Iterator
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from arena import __version__
 from arena.errors import ArenaError
-from arena.methods import METHODS, describe_settings
-from arena.service import queries, schemas, stats
+from arena.methods import METHODS, describe_settings, label
+from arena.service import auth, queries, schemas, stats
 from arena.service.db import get_engine, run_migrations, session_scope
+from arena.service.renders import RenderCache
 from arena.service.settings import Settings, get_settings
 from arena.tasks import TASKS, task_info
 
@@ -60,23 +63,120 @@ def run_or_404(session: Session, run_id: int):
 router = APIRouter()
 
 
-@router.post("/jobs", status_code=202, response_model=schemas.JobCreated, tags=["jobs"])
-def submit_job(body: schemas.JobCreate, settings: Settings = Depends(settings_dependency)):
-    """Store a job and its runs, then queue one message per run. Nothing is stored on a 422."""
+IDEMPOTENCY_HOURS = 24
+_ERRORS = {
+    401: {"model": schemas.ErrorMessage, "description": "ARENA_AUTH=keys: no key, or an invalid or revoked one"},
+    403: {"model": schemas.ErrorMessage, "description": "a cross-site request (see ARENA_CORS_ORIGINS), or another key's job"},
+    415: {"model": schemas.ErrorMessage, "description": "not JSON"},
+    429: {"model": schemas.ErrorMessage, "description": "over the key's rate or quota: retry after `Retry-After` seconds"},
+}
+
+
+def submit_writer(request: Request, settings: Settings = Depends(settings_dependency)) -> auth.Caller:
+    return auth.writer(request, settings, body_required=True)
+
+
+def cancel_writer(request: Request, settings: Settings = Depends(settings_dependency)) -> auth.Caller:
+    return auth.writer(request, settings, body_required=False)
+
+
+@router.post(
+    "/jobs", status_code=202, response_model=schemas.JobCreated, tags=["jobs"],
+    responses={**_ERRORS, 200: {"model": schemas.JobCreated, "description": "the job stored earlier under this Idempotency-Key"},
+               409: {"model": schemas.ErrorMessage, "description": "a job with this Idempotency-Key is being stored"}},
+)  # fmt: skip
+def submit_job(
+    body: schemas.JobCreate,
+    response: Response,
+    caller: auth.Caller = Depends(submit_writer),
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", min_length=1, max_length=255,
+        description=f"retry safely: the same key (per API key) within {IDEMPOTENCY_HOURS} h answers the first job (200) and stores nothing",
+    ),
+    settings: Settings = Depends(settings_dependency),
+):  # fmt: skip
+    """Store a job and its runs, then queue one message per run. Nothing is stored on any 4xx.
+
+    Refused with 422 naming the limit: a run over ARENA_MAX_POPULATION_PARAMETERS (parameters x population)
+    or a job over ARENA_MAX_JOB_CPU_SECONDS; with 429 and `Retry-After`: over the key's quota of runs
+    queued or running, or of CPU seconds queued."""
+    from sqlalchemy.exc import IntegrityError
+
     from arena.workers.send import send_runs
 
     seeds, specs = body.resolve(settings)
-    with session_scope() as session:
-        job = queries.create_job(session, body.task, seeds, specs, body.model_dump(mode="json", exclude_none=True))
-        created = schemas.JobCreated(
-            job_id=job.id,
-            status=job.status,
-            run_ids=[run.id for run in job.runs],
-            runs=[schemas.RunRef.model_validate(run) for run in job.runs],
-        )
-        to_send = [(run.id, run.method, run.spec["budget"].get("seconds")) for run in job.runs]
+    run_seconds = schemas.job_cost(seeds, specs, settings)
+    request = body.model_dump(mode="json", exclude_none=True)
+    request_hash = queries.settings_hash(request)
+    scoped_key = f"{caller.idempotency_scope}:{idempotency_key}" if idempotency_key is not None else None
+    try:
+        with session_scope() as session:
+            if caller.key_id is not None:
+                queries.lock_api_key(session, caller.key_id)
+            if scoped_key is not None:
+                earlier = queries.idempotent_job(session, scoped_key, queries.seconds_ago(IDEMPOTENCY_HOURS * 3600))
+                if earlier is not None:
+                    return _replay(session, earlier, request_hash, response)
+            if caller.key_id is not None:
+                _check_quota(session, caller, len(seeds), run_seconds)
+            job = queries.create_owned_job(
+                session, body.task, seeds, specs, request, api_key_id=caller.key_id, run_cpu_seconds=run_seconds,
+                idempotency_key=scoped_key, request_hash=request_hash,
+            )  # fmt: skip
+            created = _created(job.id, job.status, [(run.id, run.method, run.seed) for run in job.runs])
+            to_send = [(run.id, run.method, run.spec["budget"].get("seconds")) for run in job.runs]
+    except IntegrityError:
+        if scoped_key is None:
+            raise
+        # Another request with this Idempotency-Key stored its job first: answer that one.
+        with session_scope() as session:
+            earlier = queries.idempotent_job(session, scoped_key, queries.seconds_ago(IDEMPOTENCY_HOURS * 3600))
+            if earlier is None:
+                raise HTTPException(status_code=409, detail="a job with this Idempotency-Key is being stored: retry") from None
+            return _replay(session, earlier, request_hash, response)
     send_runs(to_send)  # after the commit, so a worker always finds the run it is sent
     return created
+
+
+def _created(job_id: int, status: str, runs: list[tuple[int, str, int]]) -> schemas.JobCreated:
+    return schemas.JobCreated(
+        job_id=job_id, status=status, run_ids=[run_id for run_id, _, _ in runs],
+        runs=[schemas.RunRef(id=run_id, method=method, seed=seed) for run_id, method, seed in runs],
+    )  # fmt: skip
+
+
+def _replay(session: Session, job, request_hash: str, response: Response) -> schemas.JobCreated:
+    """The answer to a repeated Idempotency-Key: the first job, if the body is the same."""
+    if job.request_hash != request_hash:
+        message = f"this Idempotency-Key was used for job {job.id} with a different body: use a new key for a new job"
+        raise RequestValidationError([{"loc": ("header", "Idempotency-Key"), "msg": message, "type": "value_error"}])
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    return _created(job.id, job.status, queries.job_run_refs(session, job.id))
+
+
+def _check_quota(session: Session, caller: auth.Caller, seeds: int, run_seconds: dict[str, float]) -> None:
+    """429 with Retry-After when the job would take the key over its quota; 422 when it never could."""
+    runs = seeds * len(run_seconds)
+    seconds = seeds * sum(run_seconds.values())
+    if runs > caller.max_concurrent_runs or seconds > caller.max_queued_cpu_seconds:
+        raise schemas.invalid(
+            ("seeds",),
+            f"this job has {runs} runs and may take {seconds:,.0f} CPU seconds; key {caller.name!r} may have at most "
+            f"{caller.max_concurrent_runs} runs and {caller.max_queued_cpu_seconds:,.0f} CPU seconds queued or running",
+        )
+    usage = queries.key_usage(session, caller.key_id)
+    retry = min(60.0, usage.shortest_run_seconds or 60.0)
+    if usage.runs + runs > caller.max_concurrent_runs:
+        raise auth.too_many(
+            f"key {caller.name!r} has {usage.runs} runs queued or running; this job's {runs} would pass its quota of {caller.max_concurrent_runs}", retry
+        )
+    if usage.cpu_seconds + seconds > caller.max_queued_cpu_seconds:
+        raise auth.too_many(
+            f"key {caller.name!r} has {usage.cpu_seconds:,.0f} CPU seconds queued or running; this job's {seconds:,.0f} would pass "
+            f"its quota of {caller.max_queued_cpu_seconds:,.0f}",
+            retry,
+        )
 
 
 @router.get("/jobs", response_model=schemas.JobPage, tags=["jobs"])
@@ -87,11 +187,12 @@ def list_jobs(
     offset: int = Query(0, ge=0, le=schemas.MAX_ID),
     session: Session = Depends(database),
 ):
+    """Newest first. Reads only the jobs' light columns and their run counts: never a request, spec or curve."""
     jobs, total = queries.list_jobs(session, task=task, status=status, limit=limit, offset=offset)
     counts = queries.run_counts(session, [job.id for job in jobs])
-    return schemas.JobPage(
-        total=total, limit=limit, offset=offset,
-        jobs=[schemas.JobSummary.model_validate({**_job_fields(job), "run_counts": counts[job.id]}) for job in jobs],
+    return _json(
+        schemas.JobPage, total=total, limit=limit, offset=offset,
+        jobs=[{**_job_fields(job), "run_counts": counts[job.id]} for job in jobs],
     )
 
 
@@ -99,21 +200,42 @@ def _job_fields(job) -> dict:
     return {name: getattr(job, name) for name in schemas.JobSummary.model_fields if name != "run_counts"}
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"])
+@router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"], responses={404: {"model": schemas.ErrorMessage, "description": "no such job"}})
 def get_job(job_id: schemas.JobId, session: Session = Depends(database)):
-    job = job_or_404(session, job_id)
+    """The job, its request as accepted, and each run's status and result (no spec, curve or weights:
+    GET /runs/{id} has those)."""
+    job = queries.get_job_light(session, job_id)
+    if job is None:
+        raise not_found("job", job_id)
     runs = queries.job_runs(session, job_id)
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
-    return schemas.JobDetail.model_validate(
-        {**_job_fields(job), "request": job.request, "run_counts": counts, "runs": [schemas.RunSummary.model_validate(r) for r in runs]}
-    )
+    # Built as JobDetail's JSON (its fields in order: the summary's, request, runs) with the request spliced
+    # in as the database stored it: a request holding a 10,000-point track is sent, not parsed and re-encoded.
+    summary = schemas.JobSummary.model_validate({**_job_fields(job), "run_counts": counts}).model_dump_json()
+    rows = _RUN_LIST.dump_json(_RUN_LIST.validate_python([{**run._mapping, "label": label(run.method, run.algorithm)} for run in runs]))
+    request = queries.job_request_json(session, job_id) or "{}"
+    body = f'{summary[:-1]},"request":{request},"runs":'.encode() + rows + b"}"
+    return Response(content=body, media_type="application/json")
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=schemas.JobSummary, tags=["jobs"])
-def cancel_job(job_id: schemas.JobId, session: Session = Depends(database)):
-    """Cancel queued runs now; running runs stop at their next heartbeat (about a second)."""
+_RUN_LIST = TypeAdapter(list[schemas.RunSummary])
+
+
+@router.post(
+    "/jobs/{job_id}/cancel", response_model=schemas.JobSummary, tags=["jobs"],
+    responses={**_ERRORS, 404: {"model": schemas.ErrorMessage, "description": "no such job"},
+               409: {"model": schemas.ErrorMessage, "description": "the job already finished"}},
+)  # fmt: skip
+def cancel_job(job_id: schemas.JobId, caller: auth.Caller = Depends(cancel_writer), session: Session = Depends(database)):
+    """Cancel queued runs now; running runs stop at their next heartbeat (about a second).
+
+    With ARENA_AUTH=keys a key cancels its own jobs (and jobs stored without a key), not another key's."""
+    if caller.key_id is not None:
+        owner = job_or_404(session, job_id).api_key_id
+        if owner is not None and owner != caller.key_id:
+            raise HTTPException(status_code=403, detail=f"job {job_id} was submitted with another API key")
     job, already_finished = queries.cancel_job(session, job_id)
     if job is None:
         raise not_found("job", job_id)
@@ -129,6 +251,7 @@ def job_comparison(job_id: schemas.JobId, session: Session = Depends(database)):
     methods head to head (one Holm family), with a verdict per lens in words."""
     job = job_or_404(session, job_id)
     info = task_info(job.task)
+    _freeze_heap_once()
     result = stats.comparison(queries.job_stat_runs(session, job_id))
     return _json(
         schemas.Comparison, job_id=job_id, task=job.task, status=job.status, score_name=info.score_name,
@@ -160,7 +283,9 @@ def get_run_weights(run_id: schemas.RunId, session: Session = Depends(database))
 
 
 @router.get("/runs/{run_id}/trajectory.png", tags=["runs"], response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, 404: {"description": "not a car run, or no weights yet"}})
+            responses={200: {"content": {"image/png": {}}},
+                       404: {"model": schemas.ErrorMessage, "description": "no such run, not a car run, or no weights yet"},
+                       503: {"model": schemas.ErrorMessage, "description": "rendering timed out"}})  # fmt: skip
 def get_run_trajectory(run_id: schemas.RunId, session: Session = Depends(database)):
     """The best network driving its car task's tracks (car runs only)."""
     run = run_or_404(session, run_id)
@@ -170,31 +295,31 @@ def get_run_trajectory(run_id: schemas.RunId, session: Session = Depends(databas
     output = queries.get_run_output(session, run_id)
     if output is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} has no weights yet ({run.status})")
-    png = _trajectory_cache.get(run_id)
-    if png is None:
-        png = render_trajectory(run.task, output.weights, run.spec["architecture"], run.spec.get("task_options") or None)
-        _trajectory_cache[run_id] = png
-        while len(_trajectory_cache) > TRAJECTORY_CACHE_SIZE:
-            _trajectory_cache.pop(next(iter(_trajectory_cache)))
-    return Response(content=png, media_type="image/png")
+    # One render per run at a time (concurrent requests wait for it), at most RENDER_LIMIT at once.
+    session.commit()  # hand the connection back to the pool: a render may take seconds, waiting for it too
+    title = {"method": run.label, "seed": run.seed, "run_id": run.id, "score": run.score}
+    png, how = _trajectory_cache.get(
+        run_id, lambda: render_trajectory(run.task, output.weights, run.spec["architecture"], run.spec.get("task_options") or None, title)
+    )
+    return Response(content=png, media_type="image/png", headers={"X-Arena-Render": how})
 
 
 TRAJECTORY_CACHE_SIZE = 64
-_trajectory_cache: dict[int, bytes] = {}  # a finished run's picture never changes
+_trajectory_cache = RenderCache(TRAJECTORY_CACHE_SIZE)  # a finished run's picture never changes
 _RENDER = (
     "import json, sys\n"
     "from arena.tasks.car.plot import plot_trajectories\n"
     "job = json.load(sys.stdin)\n"
-    "sys.stdout.buffer.write(plot_trajectories(job['task'], job['weights'], job['architecture'], job['task_options']))\n"
+    "sys.stdout.buffer.write(plot_trajectories(job['task'], job['weights'], job['architecture'], job['task_options'], title_info=job['title_info']))\n"
 )
 
 
-def render_trajectory(task: str, weights: list, architecture: dict, task_options: dict | None) -> bytes:
+def render_trajectory(task: str, weights: list, architecture: dict, task_options: dict | None, title_info: dict | None = None) -> bytes:
     """Render in a child process: the plot replays episodes with the worker-side network code (torch),
     which must never be imported into the API process."""
     if importlib.util.find_spec("arena.tasks.car.plot") is None:
         raise HTTPException(status_code=404, detail="trajectory plots are not available in this build")
-    job = json.dumps({"task": task, "weights": weights, "architecture": architecture, "task_options": task_options})
+    job = json.dumps({"task": task, "weights": weights, "architecture": architecture, "task_options": task_options, "title_info": title_info})
     try:
         done = subprocess.run([sys.executable, "-c", _RENDER], input=job.encode(), capture_output=True, timeout=120, check=False)
     except subprocess.TimeoutExpired:
@@ -252,9 +377,10 @@ def _task_results(session: Session, info, version: int) -> _TaskResults:
         cached = _leaderboard_cache.get(info.name)
         if cached is not None and cached.version == version:
             return cached
-        runs = queries.task_runs(session, info.name)
-        keys = {(run["method"], run["settings_hash"]) for run in runs if run["status"] == "succeeded"}
-        body, best = stats.leaderboard(runs, queries.configurations(session, info.name, sorted(keys)))
+        _freeze_heap_once()
+        # Columns per configuration (numpy arrays, no dict per run): the cold path at 100,000 runs.
+        tables = queries.task_run_tables(session, info.name)
+        body, best = stats.leaderboard(tables, queries.configurations(session, info.name, sorted(tables)))
         response = _json(schemas.Leaderboard, task=info.name, score_name=info.score_name, higher_is_better=info.higher_is_better, **body)
         results = _TaskResults(version, response, best)
         _leaderboard_cache[info.name] = results
@@ -268,6 +394,23 @@ _leaderboard_cache: dict[str, _TaskResults] = {}
 _summary_cache: dict[object, Response] = {}  # key: every task's version (or the jobs asked for) -> response
 _computing = threading.Lock()
 SUMMARY_CACHE_SIZE = 16
+_heap_frozen = False
+
+
+def _freeze_heap_once() -> None:
+    """Before the first statistics: import scipy and statsmodels (deferred so that start-up stays
+    light), collect, and move every object alive to the garbage collector's permanent generation
+    (`gc.freeze`). Those modules bring ~150,000 long-lived objects; without this, each full collection
+    walks them all, and one lands every few cold leaderboards, adding ~0.1-0.3 s to that request."""
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    import scipy.stats  # noqa: F401
+    import statsmodels.stats.proportion  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    _heap_frozen = True
 
 
 @router.get("/summary", response_model=schemas.Summary, tags=["results"])
@@ -375,7 +518,31 @@ def create_app() -> FastAPI:
     application.include_router(router)
     application.include_router(dashboard.router)
     application.add_exception_handler(RequestValidationError, validation_error)
+    settings = get_settings()
+    if settings.reads == "keys":  # only then: a middleware costs every request something
+        application.middleware("http")(_read_access)
+    if settings.cors_origin_list:  # closed by default: no CORS headers at all
+        from fastapi.middleware.cors import CORSMiddleware
+
+        application.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"], max_age=600,
+        )  # fmt: skip
     return application
+
+
+async def _read_access(request: Request, call_next):
+    """ARENA_READS=keys: every API read needs a key too (the dashboard's pages and /health stay open)."""
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    settings = get_settings()
+    if request.method in ("GET", "HEAD") and not auth.read_is_open(request.url.path):
+        try:
+            await run_in_threadpool(auth.authenticate, request, settings)
+        except HTTPException as error:
+            return JSONResponse(status_code=error.status_code, content={"detail": error.detail}, headers=error.headers)
+    return await call_next(request)
 
 
 async def validation_error(request, error: RequestValidationError):

@@ -18,8 +18,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from arena.service.tables import (
@@ -29,12 +30,16 @@ from arena.service.tables import (
     QUEUED,
     RUNNING,
     SUCCEEDED,
+    ApiKey,
     Job,
     LeaderboardVersion,
     Run,
     RunOutput,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from arena.service.verdict import RunTable  # annotations only: imported where used
 
 RESULT_FIELDS = (
     "score",
@@ -83,16 +88,40 @@ def get_job(session: Session, job_id: int) -> Job | None:
     return session.get(Job, job_id)
 
 
-def list_jobs(session: Session, task: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
-    """Newest first, with the total that matches the filters."""
-    query = select(Job)
+# What listings read: never `Job.request` (it may hold a 10,000-point track) nor `Run.spec` (the whole
+# resolved spec, track included, copied into every run), nor a run's curve or weights (run_outputs).
+JOB_LIGHT_COLUMNS = (Job.id, Job.task, Job.status, Job.created_at, Job.finished_at, Job.methods, Job.seeds, Job.cancel_requested)
+RUN_LIGHT_COLUMNS = tuple(
+    getattr(Run, name) for name in (
+        "id", "job_id", "task", "method", "algorithm", "seed", "status", "attempts", "created_at", "started_at", "heartbeat_at",
+        "finished_at", "progress_evaluations", "progress_seconds", "progress_score", "score", "solved", "evaluations_to_solve",
+        "seconds_to_solve", "evaluations", "seconds", "cpu_seconds", "cpu_seconds_to_solve", "stopped", "error",
+    )
+)  # fmt: skip
+
+
+def list_jobs(session: Session, task: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list, int]:
+    """Newest first, with the total that matches the filters: rows of JOB_LIGHT_COLUMNS (attribute access
+    as on a Job), never the request."""
+    conditions = []
     if task is not None:
-        query = query.where(Job.task == task)
+        conditions.append(Job.task == task)
     if status is not None:
-        query = query.where(Job.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    jobs = session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)).all()
-    return list(jobs), total or 0
+        conditions.append(Job.status == status)
+    total = session.scalar(select(func.count(Job.id)).where(*conditions))
+    page = select(*JOB_LIGHT_COLUMNS).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+    return list(session.execute(page)), total or 0
+
+
+def get_job_light(session: Session, job_id: int):
+    """A job's JOB_LIGHT_COLUMNS row (no request), or None."""
+    return session.execute(select(*JOB_LIGHT_COLUMNS).where(Job.id == job_id)).one_or_none()
+
+
+def job_request_json(session: Session, job_id: int) -> str | None:
+    """The job's request as the JSON text stored (not parsed: it may hold a 10,000-point track, and the
+    API sends it as it is)."""
+    return session.scalar(select(cast(Job.request, Text)).where(Job.id == job_id))
 
 
 def run_counts(session: Session, job_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -108,8 +137,9 @@ def run_counts(session: Session, job_ids: list[int]) -> dict[int, dict[str, int]
     return counts
 
 
-def job_runs(session: Session, job_id: int) -> list[Run]:
-    return list(session.scalars(select(Run).where(Run.job_id == job_id).order_by(Run.id)))
+def job_runs(session: Session, job_id: int) -> list:
+    """A job's runs as rows of RUN_LIGHT_COLUMNS (attribute access as on a Run): no spec, no output."""
+    return list(session.execute(select(*RUN_LIGHT_COLUMNS).where(Run.job_id == job_id).order_by(Run.id)))
 
 
 def cancel_job(session: Session, job_id: int) -> tuple[Job | None, bool]:
@@ -325,6 +355,102 @@ def _budget_seconds(spec: dict | None) -> float | None:
     return ((spec or {}).get("budget") or {}).get("seconds")
 
 
+# --- API keys, quotas and idempotency (see arena/service/auth.py) -----------------------------------
+
+
+def create_api_key(session: Session, name: str, key_hash: str, prefix: str, max_concurrent_runs: int | None = None, max_queued_cpu_seconds: float | None = None) -> ApiKey:
+    key = ApiKey(name=name, key_hash=key_hash, prefix=prefix, created_at=utcnow(), max_concurrent_runs=max_concurrent_runs, max_queued_cpu_seconds=max_queued_cpu_seconds)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def api_key_named(session: Session, name: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
+
+
+def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).one_or_none()
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_api_key(session: Session, name: str) -> ApiKey | None:
+    """Revoke a key by name (it stays listed, revoked); None if there is no such key."""
+    key = api_key_named(session, name)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
+
+
+def lock_api_key(session: Session, key_id: int) -> None:
+    """Take the key's row for this transaction (a write: PostgreSQL locks the row, SQLite the database), so
+    two submissions with one key check its quota one after the other."""
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()).execution_options(synchronize_session=False))
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    runs: int  # queued or running
+    cpu_seconds: float  # what those runs may still take
+    shortest_run_seconds: float | None  # the cheapest of them: about when a place frees up
+
+
+def key_usage(session: Session, key_id: int) -> KeyUsage:
+    """The runs a key has queued or running and their CPU seconds (each job's per-method estimate)."""
+    jobs = dict(
+        session.execute(select(Job.id, Job.run_cpu_seconds).where(Job.api_key_id == key_id, Job.status.in_((QUEUED, RUNNING)))).tuples().all()
+    )
+    if not jobs:
+        return KeyUsage(0, 0.0, None)
+    rows = session.execute(
+        select(Run.job_id, Run.method, func.count()).where(Run.job_id.in_(list(jobs)), Run.status.in_((QUEUED, RUNNING))).group_by(Run.job_id, Run.method)
+    )
+    runs, seconds, shortest = 0, 0.0, None
+    for job_id, method, count in rows:
+        each = float((jobs[job_id] or {}).get(method) or 0.0)
+        runs += count
+        seconds += each * count
+        shortest = each if shortest is None else min(shortest, each)
+    return KeyUsage(runs, seconds, shortest)
+
+
+def create_owned_job(
+    session: Session, task: str, seeds: list[int], specs: dict[str, dict], request: dict,
+    api_key_id: int | None, run_cpu_seconds: dict[str, float], idempotency_key: str | None, request_hash: str | None,
+) -> Job:  # fmt: skip
+    """`create_job`, recording who submitted it, what each run may cost, and its idempotency key."""
+    job = create_job(session, task, seeds, specs, request)
+    job.api_key_id = api_key_id
+    job.run_cpu_seconds = run_cpu_seconds
+    job.idempotency_key = idempotency_key
+    job.request_hash = request_hash
+    session.flush()
+    return job
+
+
+def idempotent_job(session: Session, idempotency_key: str, since: datetime) -> Job | None:
+    """The job stored under this (scoped) key since `since`; an older one gives its key up, so the key
+    can be used again (the unique index holds one job per key)."""
+    job = session.scalars(select(Job).where(Job.idempotency_key == idempotency_key)).one_or_none()
+    if job is None:
+        return None
+    created = job.created_at if job.created_at.tzinfo is not None else job.created_at.replace(tzinfo=since.tzinfo)
+    if created < since:
+        job.idempotency_key = None
+        session.flush()
+        return None
+    return job
+
+
+def job_run_refs(session: Session, job_id: int) -> list[tuple[int, str, int]]:
+    """(id, method, seed) of a job's runs, by id: what `POST /jobs` answers (no specs loaded)."""
+    return list(session.execute(select(Run.id, Run.method, Run.seed).where(Run.job_id == job_id).order_by(Run.id)).tuples().all())
+
+
 # --- the leaderboard ------------------------------------------------------------------------------
 
 
@@ -351,13 +477,64 @@ def job_stat_runs(session: Session, job_id: int) -> list[dict]:
     return _stat_rows(session, Run.job_id == job_id)
 
 
+# What a RunTable is built from (`verdict.RunTable.ROW_FIELDS`, in that order): numbers only.
+TABLE_COLUMNS = (
+    Run.id, Run.seed, Run.solved, Run.evaluations, Run.seconds, Run.cpu_seconds, Run.evaluations_to_solve,
+    Run.seconds_to_solve, Run.cpu_seconds_to_solve,
+)  # fmt: skip
+
+
+def task_run_tables(session: Session, task: str) -> dict[tuple[str, str], RunTable]:
+    """A task's finished runs as columns: {(method, settings hash): RunTable of its succeeded runs,
+    counting its failed and cancelled ones}, configurations with at least one succeeded run only,
+    sorted by key. What the leaderboard reads (`task_runs` gives the same runs as dicts).
+
+    One GROUP BY finds the configurations and their status counts (on ix_runs_leaderboard: (task,
+    method, settings_hash, status)); then one indexed read per configuration fetches only numbers,
+    straight into numpy: no Python dict (nor strings) per run, no ORDER BY (RunTable sorts by id).
+    A run finishing between the two reads can show in one and not the other; its transaction also bumps
+    the task's version, so the next request recomputes (the API caches under the version read first).
+    """
+    from arena.service.verdict import RunTable
+
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    grouped = select(Run.method, Run.settings_hash, Run.status, func.count()).where(Run.task == task, Run.status.in_(FINISHED))
+    for method, digest, status, n in session.execute(grouped.group_by(Run.method, Run.settings_hash, Run.status)).tuples():
+        counts.setdefault((method, digest), {})[status] = n
+    connection = session.connection()  # Core: the ORM adds nothing to plain numbers
+    tables = {}
+    for (method, digest), by_status in sorted(counts.items()):
+        if not by_status.get(SUCCEEDED):
+            continue  # only failed or cancelled runs: nothing to rank
+        result = connection.execute(
+            select(*TABLE_COLUMNS).where(Run.task == task, Run.method == method, Run.settings_hash == digest, Run.status == SUCCEEDED)
+        )
+        try:
+            # The driver's plain tuples of numbers (None, int, float, bool: numpy converts them all),
+            # not SQLAlchemy Row objects: at 50,000 runs making Rows costs about as much as the read.
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+        tables[(method, digest)] = RunTable.from_rows(rows, failed=by_status.get(FAILED, 0), cancelled=by_status.get(CANCELLED, 0))
+    return tables
+
+
 def configurations(session: Session, task: str, keys) -> dict[str, dict]:
-    """{settings hash: RunSpec dict} for (method, settings hash) pairs: one indexed single-row read each."""
+    """{settings hash: RunSpec dict} for (method, settings hash) pairs: one indexed single-row read each.
+
+    The spec's "algorithm" is the run's `algorithm` column (the same for every run of a configuration:
+    it is part of the spec; runs from before specs named it had the column filled by migration 0003).
+    """
     specs = {}
     for method, digest in keys:
-        specs[digest] = session.scalar(
-            select(Run.spec).where(Run.task == task, Run.method == method, Run.settings_hash == digest).limit(1)
-        )
+        row = session.execute(
+            select(Run.spec, Run.algorithm).where(Run.task == task, Run.method == method, Run.settings_hash == digest).limit(1)
+        ).first()
+        if row is None:
+            specs[digest] = None
+        else:
+            spec, algorithm = row
+            specs[digest] = spec if spec is None or algorithm is None else {**spec, "algorithm": algorithm}
     return specs
 
 
@@ -404,3 +581,29 @@ def bump_leaderboard(session: Session, task: str) -> None:
 
 def seconds_ago(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
+
+
+# --- export (GET /runs.csv, /runs.jsonl; `arena export`) -----------------------------------------------
+
+EXPORT_COLUMNS = (
+    Run.id, Run.job_id, Run.task, Run.method, Run.algorithm, Run.seed, Run.status, Run.settings_hash, Run.spec,
+    Run.score, Run.solved, Run.evaluations_to_solve, Run.seconds_to_solve, Run.cpu_seconds_to_solve, Run.evaluations,
+    Run.seconds, Run.cpu_seconds, Run.stopped, Run.metrics, Run.attempts, Run.error, Run.created_at, Run.finished_at,
+)  # fmt: skip
+
+
+def export_runs(session: Session, task: str | None = None, status: str | None = None, job_id: int | None = None, curves: bool = False, batch: int = 500):
+    """Runs matching the filters, by id, as dicts of EXPORT_COLUMNS (plus `curve` when asked), read in
+    batches of `batch` rows so an export of any size streams in bounded memory."""
+    query = select(*EXPORT_COLUMNS)
+    if curves:
+        query = query.add_columns(RunOutput.curve).outerjoin(RunOutput, RunOutput.run_id == Run.id)
+    if task is not None:
+        query = query.where(Run.task == task)
+    if status is not None:
+        query = query.where(Run.status == status)
+    if job_id is not None:
+        query = query.where(Run.job_id == job_id)
+    result = session.execute(query.order_by(Run.id).execution_options(yield_per=batch))
+    for row in result.mappings():
+        yield dict(row)

@@ -9,12 +9,13 @@ say (a task's sizes, settings that depend on the task, the service's own ceiling
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer, field_validator
 
 from arena.contract import Budget
 from arena.errors import ArenaError
@@ -129,6 +130,89 @@ def check_limits(spec, settings: Settings) -> None:
             (spec.algorithm, "population_size"),
             f"population_size must be at most {settings.max_population} (ARENA_MAX_POPULATION); got {population}",
         )
+    floats, field, what = run_memory_floats(spec)
+    if floats > settings.max_population_parameters:
+        raise invalid(
+            (spec.algorithm, field) if field else ("architecture",),
+            f"{what} = {floats:,} floats ({floats * 8 / 1e9:.3g} GB) at once; at most {settings.max_population_parameters:,} "
+            f"(ARENA_MAX_POPULATION_PARAMETERS): a smaller network or {field or 'population'}",
+        )
+
+
+# CMA-ES's default population (pycma): 4 + floor(3 ln N).
+def _cmaes_population(parameters: int) -> int:
+    return 4 + int(3 * math.log(max(parameters, 1)))
+
+
+def run_memory_floats(spec) -> tuple[int, str | None, str]:
+    """(floats a run holds at once, the setting that multiplies them, the product in words).
+
+    A population method keeps every member's weights (parameters x population; CMA-ES with a full
+    covariance also two N x N matrices); PPO steps `num_envs` environments at once and keeps its rollout
+    (num_envs x num_steps x (inputs + outputs + 4)); backprop keeps the weights and Adam's two moments.
+    """
+    n = spec.architecture.num_parameters
+    config = spec.settings
+    if spec.algorithm == "ga":
+        return n * config.population_size, "population_size", f"{n:,} parameters x population_size {config.population_size}"
+    if spec.algorithm == "cmaes":
+        population = config.population_size or _cmaes_population(n)
+        full = config.covariance == "full" or (config.covariance == "auto" and n <= 1_000)
+        covariance = 2 * n * n if full else 0
+        words = f"{n:,} parameters x population {population}" + (f" + a full covariance (2 x {n:,}^2)" if full else "")
+        return n * population + covariance, "population_size" if not full or config.covariance != "full" else "covariance", words
+    if spec.algorithm == "ppo":
+        arch = spec.architecture
+        rollout = config.num_envs * config.num_steps * (arch.input_size + arch.output_size + 4)
+        return n * config.num_envs + rollout, "num_envs", f"{n:,} parameters x num_envs {config.num_envs} + a rollout of {config.num_envs} x {config.num_steps} steps"
+    return 3 * n, None, f"{n:,} parameters x 3 (weights and the optimiser's moments)"
+
+
+# An evaluation is one forward pass on one input: about `parameters` multiply-adds, plus the per-sample
+# work of the task and the method (data, environment step, selection), counted as at least 1,000.
+# 10^9 of those per CPU second is optimistic for one core: the estimate errs low, and the time limit
+# (ARENA_MAX_BUDGET_SECONDS) bounds it.
+ESTIMATE_MULTIPLY_ADDS_PER_SECOND = 1e9
+ESTIMATE_MIN_WORK_PER_EVALUATION = 1_000
+
+
+def run_cpu_seconds(spec: dict, settings: Settings) -> float:
+    """The CPU seconds one run may take: its seconds budget (a run is single-threaded, so CPU seconds
+    are at most wall seconds), else an estimate from its evaluations budget, at most the time limit."""
+    budget = spec.get("budget") or {}
+    if budget.get("seconds") is not None:
+        return float(min(budget["seconds"], settings.max_budget_seconds))
+    parameters = Architecture.model_validate(spec["architecture"]).num_parameters
+    work = max(parameters, ESTIMATE_MIN_WORK_PER_EVALUATION)
+    estimate = budget["evaluations"] * work / ESTIMATE_MULTIPLY_ADDS_PER_SECOND
+    return float(min(max(estimate, 1.0), settings.max_budget_seconds))
+
+
+def job_cost(seeds: list[int], specs: dict[str, dict], settings: Settings) -> dict[str, float]:
+    """{method: CPU seconds per run}; 422 naming ARENA_MAX_JOB_CPU_SECONDS when the whole job is over it."""
+    per_run = {method: run_cpu_seconds(spec, settings) for method, spec in specs.items()}
+    total = sum(per_run.values()) * len(seeds)
+    if total > settings.max_job_cpu_seconds:
+        parts = " + ".join(f"{method} {seconds:g} s" for method, seconds in per_run.items())
+        raise invalid(
+            ("budget",),
+            f"this job may take {total:,.0f} CPU seconds ({len(seeds)} seeds x ({parts})); at most {settings.max_job_cpu_seconds:,.0f} "
+            f"(ARENA_MAX_JOB_CPU_SECONDS): fewer seeds or methods, or a smaller budget",
+        )
+    return per_run
+
+
+def one_line_error(text: str | None) -> str | None:
+    """What a client sees of a failed run's error: the exception line of a traceback (its last line), or
+    the first line of a message; never the frames (server paths, code). The whole text stays in the
+    database for operators."""
+    if not text:
+        return text
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
+    return line if len(line) <= 500 else line[:497] + "..."
 
 
 # --- responses --------------------------------------------------------------------------------------
@@ -184,7 +268,12 @@ class RunSummary(Out):
     cpu_seconds: float | None
     cpu_seconds_to_solve: float | None
     stopped: str | None
-    error: str | None
+    error: str | None = Field(description="why a run failed, in one line (the traceback stays with the operators)")
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _one_line(cls, value):
+        return one_line_error(value) if isinstance(value, str) else value
 
 
 class RunDetail(RunSummary):
@@ -202,6 +291,22 @@ class RunWeights(Out):
     architecture: dict
     layout: str = "for each layer in order: weight (out x in, row-major) then bias"
     weights: list[float]
+
+
+class ErrorMessage(Out):
+    detail: str
+
+
+class ApiKeyInfo(Out):
+    """A key as listed: never the key itself (only its first characters)."""
+
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    max_concurrent_runs: int | None
+    max_queued_cpu_seconds: float | None
 
 
 class JobSummary(Out):

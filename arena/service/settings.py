@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,23 @@ class Settings(BaseSettings):
     max_population: int = Field(2000, ge=2, validation_alias="ARENA_MAX_POPULATION")
     max_budget_evaluations: int = Field(10**9, ge=1, validation_alias="ARENA_MAX_BUDGET_EVALUATIONS")
     max_budget_seconds: float = Field(3600.0, gt=0, validation_alias="ARENA_MAX_BUDGET_SECONDS")
+    # What one job may cost (see docs/threat-model.md): the floats a run holds at once (parameters x
+    # population, PPO: x environments) and the CPU seconds of all its runs (their seconds budgets, or an
+    # estimate from evaluations when a run has none).
+    max_population_parameters: int = Field(50_000_000, ge=1, validation_alias="ARENA_MAX_POPULATION_PARAMETERS")
+    max_job_cpu_seconds: float = Field(100_000.0, gt=0, validation_alias="ARENA_MAX_JOB_CPU_SECONDS")
+
+    # Access (see arena/service/auth.py and docs/threat-model.md). `none`: anyone who reaches the port may
+    # write (the embedded default, on loopback); `keys`: every write needs `Authorization: Bearer KEY`.
+    auth: Literal["none", "keys"] = Field("none", validation_alias="ARENA_AUTH")
+    reads: Literal["open", "keys"] = Field("open", validation_alias="ARENA_READS", description="keys: reads need a key too")
+    cors_origins: str = Field("", validation_alias="ARENA_CORS_ORIGINS", description="comma-separated origins allowed cross-site; empty: CORS closed")
+    # A key's defaults, unless `arena keys create` set its own: runs queued or running, CPU seconds queued.
+    key_max_concurrent_runs: int = Field(300, ge=1, validation_alias="ARENA_KEY_MAX_CONCURRENT_RUNS")
+    key_max_queued_cpu_seconds: float = Field(200_000.0, gt=0, validation_alias="ARENA_KEY_MAX_QUEUED_CPU_SECONDS")
+    # Writes per key (a token bucket in each API process's memory): sustained rate and burst.
+    key_writes_per_minute: float = Field(60.0, gt=0, validation_alias="ARENA_KEY_WRITES_PER_MINUTE")
+    key_write_burst: int = Field(20, ge=1, validation_alias="ARENA_KEY_WRITE_BURST")
 
     # The run lifecycle (see arena/workers/worker.py and the reconciler in arena/workers/reconcile.py).
     heartbeat_seconds: float = Field(1.0, gt=0, validation_alias="ARENA_HEARTBEAT_SECONDS")
@@ -50,6 +68,10 @@ class Settings(BaseSettings):
         if self.stale_after_seconds <= 2 * self.heartbeat_seconds:
             raise ValueError("ARENA_STALE_AFTER_SECONDS must exceed twice ARENA_HEARTBEAT_SECONDS")
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def embedded(self) -> bool:

@@ -3,13 +3,17 @@ summary responses. Every statistic is computed in `arena.service.verdict` (numpy
 no torch); this module only groups runs, picks configurations and words the verdicts.
 
 A configuration is one (method, settings hash): the same task, architecture, settings and budget, over
-any number of seeds. Runs are plain dicts with the columns in `queries.STAT_COLUMNS`.
+any number of seeds. Runs are plain dicts with the columns in `queries.STAT_COLUMNS`, or, on the
+leaderboard's hot path, already grouped by configuration as columns: {(method, settings hash):
+verdict.RunTable} (`queries.task_run_tables`). Both give the same responses.
 """
 
 from __future__ import annotations
 
 from arena.methods import label as method_label
 from arena.service import verdict
+
+Runs = list[dict] | verdict.RunTable
 
 LENS_NAMES = {"reliability": "reliability", "evaluations": "evaluations", "cpu_seconds": "CPU seconds"}
 
@@ -26,15 +30,18 @@ def _algorithm(runs: list[dict]) -> str | None:
     return next((run["algorithm"] for run in runs if run.get("algorithm")), None)
 
 
-def ranked_configurations(groups: dict[tuple[str, str], list[dict]]) -> list[dict]:
+def ranked_configurations(groups: dict[tuple[str, str], Runs], algorithms: dict[str, str | None] | None = None) -> list[dict]:
     """configuration_stats of every configuration with at least one run that finished normally, ranked
-    by verdict.rank_leaderboard (success rate, then ERT in evaluations; overlapping intervals tied)."""
+    by verdict.rank_leaderboard (success rate, then ERT in evaluations; overlapping intervals tied).
+
+    `algorithms`: {settings hash: algorithm}, needed for RunTables (which hold numbers only); run dicts
+    carry their own. The algorithm is part of the spec, so a settings hash has one."""
     entries = []
     for (method, digest), runs in groups.items():
         stats = verdict.configuration_stats(runs)
         if not stats["runs"]:
             continue  # only failed or cancelled runs: nothing to rank
-        algorithm = _algorithm(runs)
+        algorithm = algorithms.get(digest) if algorithms is not None else _algorithm(runs)
         entries.append({"method": method, "algorithm": algorithm, "label": method_label(method, algorithm), "settings_hash": digest, **stats})
     return verdict.rank_leaderboard(entries)
 
@@ -69,21 +76,26 @@ def lens_verdicts(comparisons: list[dict], names: list[str]) -> dict[str, dict]:
     return result
 
 
-def head_to_head(runs_by_name: dict[str, list[dict]]) -> dict:
+def head_to_head(runs_by_name: dict[str, Runs]) -> dict:
     """compare_all (one Holm family) over {name: runs}, and the verdict per lens in words."""
     comparisons = verdict.compare_all(runs_by_name) if len(runs_by_name) > 1 else []
     return {"comparisons": comparisons, "verdict": lens_verdicts(comparisons, sorted(runs_by_name))}
 
 
-def leaderboard(runs: list[dict], configurations: dict[str, dict]) -> tuple[dict, dict[str, dict]]:
-    """A task's leaderboard from its finished runs.
+def leaderboard(runs: list[dict] | dict[tuple[str, str], verdict.RunTable], configurations: dict[str, dict]) -> tuple[dict, dict[str, dict]]:
+    """A task's leaderboard from its finished runs: run dicts, or {(method, settings hash): RunTable}
+    (`queries.task_run_tables`, the columnar hot path; its algorithms are read from the specs).
 
     Returns (the response body without task fields, {method: {"label", "settings_hash", "runs"}} of
     each method's best configuration: what the summary compares). `configurations` maps a settings hash
     to its RunSpec dict (architecture, settings, budget, options).
     """
-    groups = group_configurations(runs)
-    ranked = ranked_configurations(groups)
+    if isinstance(runs, dict):
+        groups = runs
+        algorithms = {digest: (configurations.get(digest) or {}).get("algorithm") for _, digest in groups}
+    else:
+        groups, algorithms = group_configurations(runs), None
+    ranked = ranked_configurations(groups, algorithms)
     for entry in ranked:
         spec = configurations.get(entry["settings_hash"]) or {}
         entry.update(architecture=spec.get("architecture"), settings=spec.get("settings"), budget=spec.get("budget"), task_options=spec.get("task_options") or {})
@@ -139,13 +151,13 @@ def summary(best_by_task: dict[str, dict[str, dict]]) -> dict:
         # verdict.summary names methods; say them with their labels ("backprop (ppo)") in words.
         for comparison in comparisons:
             comparison["labels"] = {name: labels[name] for name in (comparison["first"], comparison["second"])}
-        counts = {method: verdict.distinct_runs(best["runs"])[0] for method, best in methods.items()}
+        counts = {method: verdict.as_table(best["runs"]).distinct()[0] for method, best in methods.items()}
         words = lens_verdicts(comparisons, sorted(methods))
         tasks[task] = {
             "labels": labels,
             "settings_hash": {method: best["settings_hash"] for method, best in methods.items()},
             "n": {method: len(kept) for method, kept in counts.items()},
-            "solved": {method: sum(bool(r["solved"]) for r in kept) for method, kept in counts.items()},
+            "solved": {method: int(kept.solved.sum()) for method, kept in counts.items()},
             "winner": result["tasks"][task],
             "verdict": {lens: {**words[lens], "winner": result["tasks"][task][lens]} for lens in verdict.VERDICT_LENSES},
         }

@@ -38,13 +38,39 @@ class Job(Base):
     request: Mapped[dict] = mapped_column(JSON)  # the request as accepted, for the record
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # Who submitted it (null: auth off) and what it may cost (see arena/service/auth.py).
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", name="fk_jobs_api_key_id", ondelete="SET NULL"))
+    run_cpu_seconds: Mapped[dict | None] = mapped_column(JSON)  # {method: CPU seconds one run may take}: the quota's unit
+    # `Idempotency-Key`, scoped by API key ("<key id>:<header>", "0:" with auth off); cleared after 24 h.
+    idempotency_key: Mapped[str | None] = mapped_column(String(300))
+    request_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the request: a reused key with another body is refused
+
     runs: Mapped[list["Run"]] = relationship(back_populates="job", order_by="Run.id")
 
     __table_args__ = (
         Index("ix_jobs_created_at", "created_at"),
         Index("ix_jobs_task_status_created_at", "task", "status", "created_at"),
         Index("ix_jobs_status_created_at", "status", "created_at"),
+        Index("ix_jobs_api_key_id_status", "api_key_id", "status"),  # a key's unfinished jobs (its quota)
+        Index("ix_jobs_idempotency_key", "idempotency_key", unique=True),
     )
+
+
+class ApiKey(Base):
+    """A client's key: only its SHA-256 is stored (the key itself is printed once, by `arena keys create`)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to recognise it in a listing
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Quotas; null: the service's defaults (ARENA_KEY_MAX_CONCURRENT_RUNS, ARENA_KEY_MAX_QUEUED_CPU_SECONDS).
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
+    max_queued_cpu_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class Run(Base):

@@ -1,9 +1,10 @@
 """The verdict: which method is better on a task, and how sure we are (numpy, scipy and statsmodels only).
 
-A *run* is one method x task x configuration x seed, given as a plain dict (see `distinct_runs`). Only
-runs that finished normally (status "succeeded") are evidence; failed and cancelled runs are counted,
-never treated as unsolved. A repeated (configuration, seed) is deterministic in evaluations, so it is
-counted once and reported as a duplicate.
+A *run* is one method x task x configuration x seed, given as a plain dict (see `distinct_runs`) or, on
+the service's hot path, as columns of a `RunTable` (numpy arrays: no Python object per run; every
+function taking runs takes either, with the same result). Only runs that finished normally (status
+"succeeded") are evidence; failed and cancelled runs are counted, never treated as unsolved. A repeated
+(configuration, seed) is deterministic in evaluations, so it is counted once and reported as a duplicate.
 
 Every statistic is about *time to solve*, looked at through one of two lenses:
 
@@ -32,7 +33,8 @@ Statistics and references:
 - Log-rank test (Mantel 1966; `scipy.stats.logrank`) on time to solve, censoring-aware.
 - Fisher's exact test on the 2x2 success table, and Newcombe's (1998, method 10) hybrid score interval
   for the difference of success rates (`statsmodels` "newcomb").
-- Holm's (1979) step-down correction across all p-values reported together.
+- Holm's (1979) step-down correction across all p-values reported together, in two families (see
+  `HOLM_FAMILIES`): the reproducible lenses (reliability, evaluations) and CPU seconds.
 - Performance profiles (Dolan & More 2002): fraction of tasks on which a method's ERT is within a
   factor tau of the best method's ERT on that task.
 
@@ -62,6 +64,13 @@ import numpy as np
 
 CONFIDENCE = 0.95
 ALPHA = 0.05  # a verdict needs a Holm-adjusted p-value below this
+# Holm families: the p-values of the lenses in one family are corrected together (across every comparison
+# reported together). Reliability and evaluations depend only on the seeds, so they reproduce exactly;
+# CPU seconds depend on the machine and its load. In one family, CPU noise would move the reproducible
+# lenses' adjusted p-values (a p-value's Holm multiplier depends on its rank among all of them) and
+# could turn a reproducible verdict into "no detectable difference" on one run and not the next. Each
+# family controls the family-wise error rate at ALPHA.
+HOLM_FAMILIES = (("reliability", "evaluations"), ("cpu_seconds",))
 LENSES = ("evaluations", "cpu_seconds")  # time-to-solve lenses
 VERDICT_LENSES = ("reliability",) + LENSES
 
@@ -144,6 +153,9 @@ def distinct_runs(runs: list[dict]) -> tuple[list[dict], int]:
     (configuration, seed) adds no evidence: the lowest id is kept. Failed and cancelled runs are never
     kept (they are not evidence) and never count as duplicates. Kept runs are sorted by id, so that
     every statistic (bootstraps included) is independent of the order the runs came in.
+
+    The reference on dicts; the statistics use `RunTable.distinct`, its columnar twin (the tests check
+    that both keep the same runs).
     """
     first_by_key: dict[tuple[str, int], dict] = {}
     duplicates = 0
@@ -165,8 +177,8 @@ def _times_to_solve(runs: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]
     """{lens: (times, solved)}: a solved run's time to solve, an unsolved run's total spent.
 
     A solved run missing its *_to_solve falls back to its total (runs stop on solving, so they agree);
-    missing CPU times fall back to wall seconds, run by run (old runs did not record CPU time). One pass
-    over the dicts: at 50,000 runs this loop is most of the cost of a configuration's statistics.
+    missing CPU times fall back to wall seconds, run by run (old runs did not record CPU time). The
+    reference on dicts; the statistics use `RunTable.times_to_solve` (checked equal in the tests).
     """
     evaluations, cpu_seconds, solved = [], [], []
     for run in runs:
@@ -190,6 +202,126 @@ def _times_to_solve(runs: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]
         "evaluations": (np.array(evaluations, dtype=np.float64), solved_array),
         "cpu_seconds": (np.array(cpu_seconds, dtype=np.float64), solved_array),
     }
+
+
+class RunTable:
+    """Runs as columns: one numpy array per field, one element per run (the hot path's representation).
+
+    Every statistic reads these arrays; a list of run dicts is converted once (`from_dicts`), and the
+    service builds tables straight from database rows (`from_rows`), so 50,000 runs never become 50,000
+    Python dicts. Fields (missing values are NaN in the float columns):
+
+    - `id`, `seed` (int64); `key` (int64): the configuration (settings hash) as a code, so that a
+      repeated (key, seed) is a duplicate; `succeeded` (bool): status "succeeded", the only evidence;
+    - `solved` (bool), `evaluations`, `seconds`, `cpu_seconds`, `evaluations_to_solve`,
+      `seconds_to_solve`, `cpu_seconds_to_solve` (float64);
+    - `failed`, `cancelled`: how many runs of those statuses the table stands for (counted, not kept).
+    """
+
+    NUMBERS = ("evaluations", "seconds", "cpu_seconds", "evaluations_to_solve", "seconds_to_solve", "cpu_seconds_to_solve")
+    # The columns of `from_rows`, in order.
+    ROW_FIELDS = ("id", "seed", "solved") + NUMBERS
+    __slots__ = ("id", "seed", "key", "succeeded", "solved", *NUMBERS, "failed", "cancelled")
+
+    def __init__(self, *, id, seed, key, succeeded, solved, failed: int = 0, cancelled: int = 0, **numbers):
+        self.id = np.asarray(id, dtype=np.int64)
+        self.seed = np.asarray(seed, dtype=np.int64)
+        self.key = np.asarray(key, dtype=np.int64)
+        self.succeeded = np.asarray(succeeded, dtype=bool)
+        self.solved = np.asarray(solved, dtype=bool)
+        for name in self.NUMBERS:
+            setattr(self, name, np.asarray(numbers[name], dtype=np.float64))
+        self.failed, self.cancelled = int(failed), int(cancelled)
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    @classmethod
+    def from_dicts(cls, runs: list[dict]) -> RunTable:
+        """Runs of any status as dicts (the fields of `distinct_runs`); settings hashes become codes in
+        first-seen order."""
+        codes: dict = {}
+        statuses = collections.Counter(run["status"] for run in runs)
+
+        def column(name: str) -> list:
+            return [run.get(name) for run in runs]
+
+        return cls(
+            id=column("id"),
+            seed=column("seed"),
+            key=[codes.setdefault(run["settings_hash"], len(codes)) for run in runs],
+            succeeded=[run["status"] == "succeeded" for run in runs],
+            solved=[bool(run["solved"]) for run in runs],
+            failed=statuses["failed"],
+            cancelled=statuses["cancelled"],
+            **{name: _floats(column(name)) for name in cls.NUMBERS},
+        )
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple], key=0, failed: int = 0, cancelled: int = 0) -> RunTable:
+        """Succeeded runs as database rows (tuples of `ROW_FIELDS`, None where missing), all of one
+        configuration unless `key` gives a code per row; `failed` and `cancelled` are counts."""
+        n = len(rows)
+        if n == 0:
+            matrix = np.empty((0, len(cls.ROW_FIELDS)))
+        else:
+            # One conversion for the whole block: None -> NaN, booleans -> 0/1 (ids and seeds are
+            # 32-bit integers in the schema, exact in float64).
+            matrix = np.array(rows, dtype=np.float64)
+        columns = dict(zip(cls.ROW_FIELDS, matrix.T))
+        return cls(
+            id=columns["id"].astype(np.int64),
+            seed=columns["seed"].astype(np.int64),
+            key=np.broadcast_to(np.asarray(key, dtype=np.int64), (n,)),
+            succeeded=np.ones(n, dtype=bool),
+            solved=columns["solved"] == 1,
+            failed=failed,
+            cancelled=cancelled,
+            **{name: columns[name] for name in cls.NUMBERS},
+        )
+
+    def take(self, index: np.ndarray, failed: int = 0, cancelled: int = 0) -> RunTable:
+        """The runs at `index` (an index array or boolean mask), with the given counts."""
+        return RunTable(
+            id=self.id[index], seed=self.seed[index], key=self.key[index], succeeded=self.succeeded[index],
+            solved=self.solved[index], failed=failed, cancelled=cancelled,
+            **{name: getattr(self, name)[index] for name in self.NUMBERS},
+        )  # fmt: skip
+
+    def distinct(self) -> tuple[RunTable, int]:
+        """`distinct_runs` on columns: the succeeded runs, one per (key, seed) keeping the lowest id,
+        sorted by id, and the number of duplicates dropped (failed and cancelled runs are neither)."""
+        candidates = np.flatnonzero(self.succeeded)
+        # Sorted by key, then seed, then id (lexsort: last key is primary): each group's first is kept.
+        order = candidates[np.lexsort((self.id[candidates], self.seed[candidates], self.key[candidates]))]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (self.key[order[1:]] != self.key[order[:-1]]) | (self.seed[order[1:]] != self.seed[order[:-1]])
+        kept = order[first]
+        kept = kept[np.argsort(self.id[kept], kind="stable")]
+        return self.take(kept, self.failed, self.cancelled), len(order) - len(kept)
+
+    def times_to_solve(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """`_times_to_solve` on columns (same rules, same values)."""
+        solved = self.solved
+        evaluations = np.where(solved & ~np.isnan(self.evaluations_to_solve), self.evaluations_to_solve, self.evaluations)
+        cpu_total = np.where(np.isnan(self.cpu_seconds), self.seconds, self.cpu_seconds)
+        cpu_to_solve = np.where(np.isnan(self.cpu_seconds_to_solve), self.seconds_to_solve, self.cpu_seconds_to_solve)
+        cpu_seconds = np.where(solved & ~np.isnan(cpu_to_solve), cpu_to_solve, cpu_total)
+        return {"evaluations": (evaluations, solved.copy()), "cpu_seconds": (cpu_seconds, solved.copy())}
+
+
+def _floats(values: list) -> np.ndarray:
+    """float64 with None as NaN."""
+    return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
+
+
+def as_table(runs: list[dict] | RunTable) -> RunTable:
+    """The runs as a `RunTable` (converted once when given as dicts)."""
+    return runs if isinstance(runs, RunTable) else RunTable.from_dicts(runs)
+
+
+def _distinct(runs: list[dict] | RunTable) -> tuple[RunTable, int]:
+    return as_table(runs).distinct()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -374,8 +506,11 @@ def _kaplan_meier_curve(event_times: np.ndarray, x: np.ndarray, proportion: np.n
     return [{"x": float(a), "solved": float(b)} for a, b in zip(points_x, points_y)]
 
 
-def configuration_stats(runs: list[dict]) -> dict:
+def configuration_stats(runs: list[dict] | RunTable) -> dict:
     """Statistics of the runs of ONE configuration (any status), over distinct succeeded runs.
+
+    `runs`: run dicts, or the same runs as a `RunTable` (what the service passes: no dict per run);
+    both give the same result.
 
     Fields:
     - "runs" (distinct succeeded runs), "failed", "cancelled", "duplicates", "solved";
@@ -389,20 +524,18 @@ def configuration_stats(runs: list[dict]) -> dict:
     - "wall_seconds": {"median", "q1", "q3"} of the runs' wall seconds, for information only (machine
       load makes it noisy: nothing is ranked or decided on it). None without runs.
     """
-    kept, duplicates = distinct_runs(runs)
+    kept, duplicates = _distinct(runs)
     n = len(kept)
     rng = np.random.default_rng(SEED)
-    by_lens = _times_to_solve(kept)
+    by_lens = kept.times_to_solve()
     evaluations, solved = by_lens["evaluations"]
     cpu_seconds, _ = by_lens["cpu_seconds"]
-    statuses = collections.Counter(r["status"] for r in runs)
     n_solved = int(solved.sum())
-    wall = np.asarray([r["seconds"] for r in kept], dtype=np.float64)
-    wall_quartiles = np.percentile(wall, [25, 50, 75]) if n else None
+    wall_quartiles = np.percentile(kept.seconds, [25, 50, 75]) if n else None
     return {
         "runs": n,
-        "failed": statuses["failed"],
-        "cancelled": statuses["cancelled"],
+        "failed": kept.failed,
+        "cancelled": kept.cancelled,
         "duplicates": duplicates,
         "solved": n_solved,
         "success_rate": n_solved / n if n else None,
@@ -469,7 +602,7 @@ def _probability_of_improvement(a: np.ndarray, b: np.ndarray, rng: np.random.Gen
     return _interval(estimate, max(0.0, estimate - half_width), min(1.0, estimate + half_width))
 
 
-def probability_of_improvement(a_runs: list[dict], b_runs: list[dict], lens: str) -> dict:
+def probability_of_improvement(a_runs: list[dict] | RunTable, b_runs: list[dict] | RunTable, lens: str) -> dict:
     """P(a random run of A beats a random run of B) on time to solve: Vargha & Delaney's (2000) A12.
 
     All pairs of distinct succeeded runs; the run that solved with less (evaluations or CPU seconds,
@@ -478,14 +611,14 @@ def probability_of_improvement(a_runs: list[dict], b_runs: list[dict], lens: str
     better. Returns {estimate, low, high} with a seeded bootstrap 95% interval (all None when a group
     has no runs).
     """
-    a_kept, _ = distinct_runs(a_runs)
-    b_kept, _ = distinct_runs(b_runs)
-    if not a_kept or not b_kept:
+    a_kept, _ = _distinct(a_runs)
+    b_kept, _ = _distinct(b_runs)
+    if not len(a_kept) or not len(b_kept):
         return dict(_NO_INTERVAL)
     if lens not in LENSES:
         raise ValueError(f"unknown lens {lens!r}: expected one of {LENSES}")
-    a_times = _unsolved_last(*_times_to_solve(a_kept)[lens])
-    b_times = _unsolved_last(*_times_to_solve(b_kept)[lens])
+    a_times = _unsolved_last(*a_kept.times_to_solve()[lens])
+    b_times = _unsolved_last(*b_kept.times_to_solve()[lens])
     return _probability_of_improvement(a_times, b_times, np.random.default_rng(SEED))
 
 
@@ -523,21 +656,21 @@ def _success_difference(a_solved: int, a_n: int, b_solved: int, b_n: int) -> dic
     return _interval(a_solved / a_n - b_solved / b_n, low, high)
 
 
-def _compare_unadjusted(a_runs: list[dict], b_runs: list[dict], names: tuple[str, str]) -> dict:
+def _compare_unadjusted(a_runs: list[dict] | RunTable, b_runs: list[dict] | RunTable, names: tuple[str, str]) -> dict:
     """Everything in a comparison except the Holm-adjusted p-values and the verdict."""
     first, second = names
     if first == second:
         raise ValueError(f"two configurations need two names, got {names!r}")
-    a_kept, _ = distinct_runs(a_runs)
-    b_kept, _ = distinct_runs(b_runs)
-    a_by_lens, b_by_lens = _times_to_solve(a_kept), _times_to_solve(b_kept)
+    a_kept, _ = _distinct(a_runs)
+    b_kept, _ = _distinct(b_runs)
+    a_by_lens, b_by_lens = a_kept.times_to_solve(), b_kept.times_to_solve()
     a_solved = int(a_by_lens["evaluations"][1].sum())
     b_solved = int(b_by_lens["evaluations"][1].sum())
     rng = np.random.default_rng(SEED)
     improvement, logrank_p = {}, {}
     for lens in LENSES:
         a_lens, b_lens = a_by_lens[lens], b_by_lens[lens]
-        if a_kept and b_kept:
+        if len(a_kept) and len(b_kept):
             improvement[lens] = _probability_of_improvement(_unsolved_last(*a_lens), _unsolved_last(*b_lens), rng)
         else:
             improvement[lens] = dict(_NO_INTERVAL)
@@ -583,16 +716,18 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
 
 
 def _adjust(comparisons: list[dict]) -> None:
-    """Holm across every p-value of every comparison given (one family), stored as *_adjusted."""
-    slots = [(c, None) for c in comparisons] + [(c, lens) for c in comparisons for lens in LENSES]
-    raw = [c["success_p"] if lens is None else c["logrank_p"][lens] for c, lens in slots]
+    """Holm across the p-values of every comparison given, one family per `HOLM_FAMILIES` entry (all
+    comparisons' p-values of those lenses together), stored as *_adjusted."""
     for comparison in comparisons:
         comparison["logrank_p_adjusted"] = {}
-    for (comparison, lens), p in zip(slots, holm(raw)):
-        if lens is None:
-            comparison["success_p_adjusted"] = p
-        else:
-            comparison["logrank_p_adjusted"][lens] = p
+    for family in HOLM_FAMILIES:
+        slots = [(c, lens) for lens in family for c in comparisons]
+        raw = [c["success_p"] if lens == "reliability" else c["logrank_p"][lens] for c, lens in slots]
+        for (comparison, lens), p in zip(slots, holm(raw)):
+            if lens == "reliability":
+                comparison["success_p_adjusted"] = p
+            else:
+                comparison["logrank_p_adjusted"][lens] = p
 
 
 _LENS_WORDS = {"evaluations": "needs fewer evaluations", "cpu_seconds": "needs less CPU time"}
@@ -652,8 +787,9 @@ def _decide(comparison: dict) -> None:
     comparison["verdict"] = verdict
 
 
-def compare(a_runs: list[dict], b_runs: list[dict], names: tuple[str, str] = ("a", "b")) -> dict:
-    """Two configurations head to head (runs of any status; distinct succeeded runs are used).
+def compare(a_runs: list[dict] | RunTable, b_runs: list[dict] | RunTable, names: tuple[str, str] = ("a", "b")) -> dict:
+    """Two configurations head to head (runs of any status, as dicts or `RunTable`s; distinct succeeded
+    runs are used).
 
     Returns {"first", "second", "n": {name: n}, "solved": {name: solved},
     "probability_of_improvement": {lens: {estimate, low, high}} (first beating second),
@@ -661,7 +797,8 @@ def compare(a_runs: list[dict], b_runs: list[dict], names: tuple[str, str] = ("a
     "success_p", "success_p_adjusted" (Fisher's exact, two-sided),
     "success_difference": {estimate, low, high} (rate first - rate second, Newcombe 95%),
     "verdict": {"reliability"|"evaluations"|"cpu_seconds": {"winner": name or None, "text", "p"}}}.
-    Its three p-values form one Holm family; `compare_all` makes one family of several comparisons.
+    Its p-values are Holm-corrected per `HOLM_FAMILIES` (success and evaluations together, CPU seconds
+    alone); `compare_all` makes the families span several comparisons.
     See `_decide` for the decision rules.
     """
     comparison = _compare_unadjusted(a_runs, b_runs, names)
@@ -670,14 +807,14 @@ def compare(a_runs: list[dict], b_runs: list[dict], names: tuple[str, str] = ("a
     return comparison
 
 
-def _every_pair_unadjusted(groups: dict[str, list[dict]]) -> list[dict]:
+def _every_pair_unadjusted(groups: dict[str, list[dict] | RunTable]) -> list[dict]:
     return [_compare_unadjusted(groups[a], groups[b], (a, b)) for a, b in itertools.combinations(sorted(groups), 2)]
 
 
-def compare_all(groups: dict[str, list[dict]]) -> list[dict]:
-    """Every pair of groups ({name: runs}) compared, in sorted name order, as `compare` does, with
-    Holm's correction across ALL p-values reported together (every pair's success_p and logrank_p
-    on both lenses)."""
+def compare_all(groups: dict[str, list[dict] | RunTable]) -> list[dict]:
+    """Every pair of groups ({name: runs or RunTable}) compared, in sorted name order, as `compare` does, with
+    Holm's correction across ALL p-values reported together, per `HOLM_FAMILIES` (every pair's
+    success_p and evaluations logrank_p in one family, every pair's CPU-seconds logrank_p in another)."""
     comparisons = _every_pair_unadjusted(groups)
     _adjust(comparisons)
     for comparison in comparisons:
@@ -741,9 +878,9 @@ def rank_leaderboard(entries: list[dict]) -> list[dict]:
     return ranked
 
 
-def _ert(runs: list[dict], lens: str) -> float | None:
-    kept, _ = distinct_runs(runs)
-    return expected_running_time(*_times_to_solve(kept)[lens])
+def _ert(runs: list[dict] | RunTable, lens: str) -> float | None:
+    kept, _ = _distinct(runs)
+    return expected_running_time(*kept.times_to_solve()[lens])
 
 
 def performance_profile(ert_by_task: dict[str, dict[str, float | None]], methods: list[str]) -> dict:
@@ -774,8 +911,9 @@ def performance_profile(ert_by_task: dict[str, dict[str, float | None]], methods
     return profile
 
 
-def summary(task_results: dict[str, dict[str, list[dict]]], correct_across_tasks: bool = True) -> dict:
-    """Across tasks: {task: {method: runs of that method's best configuration on the task}} ->
+def summary(task_results: dict[str, dict[str, list[dict] | RunTable]], correct_across_tasks: bool = True) -> dict:
+    """Across tasks: {task: {method: runs (dicts or RunTable) of that method's best configuration on the
+    task}} ->
 
     - "methods": {method: {lens: {"won", "lost", "undecided"}}} over the tasks the method ran on:
       won = its verdict beats every other method on the task (a method alone on a task is undecided),
@@ -785,10 +923,10 @@ def summary(task_results: dict[str, dict[str, list[dict]]], correct_across_tasks
     - "performance_profiles": {"evaluations"|"cpu_seconds": see `performance_profile`};
     - "comparisons": {task: [comparison, as `compare` gives]}.
 
-    With `correct_across_tasks` (the default) all comparisons of all tasks form ONE Holm family, since
-    they are reported together and "tasks won" counts would otherwise collect false wins across tasks;
-    a task's verdict here can then be more cautious than on its own. False: one family per task, exactly
-    `compare_all` on each task.
+    With `correct_across_tasks` (the default) all comparisons of all tasks are corrected together (one
+    Holm family per `HOLM_FAMILIES` entry), since they are reported together and "tasks won" counts
+    would otherwise collect false wins across tasks; a task's verdict here can then be more cautious
+    than on its own. False: per task, exactly `compare_all` on each task.
     """
     comparisons_by_task = {task: _every_pair_unadjusted(methods) for task, methods in task_results.items()}
     if correct_across_tasks:
@@ -865,8 +1003,11 @@ if __name__ == "__main__":  # timing check: python -m arena.service.verdict
 
     big_ga = synthetic_runs(50_000, "ga", "h1", 0.8, 10_000, 1)
     big_backprop = synthetic_runs(50_000, "backprop", "h2", 0.9, 8_000, 2)
-    timed("configuration_stats, 50,000 runs", configuration_stats, big_ga)
-    timed("compare, 50,000 vs 50,000 runs", compare, big_ga, big_backprop, ("ga", "backprop"))
+    timed("configuration_stats, 50,000 run dicts", configuration_stats, big_ga)
+    big_ga_table, big_backprop_table = RunTable.from_dicts(big_ga), RunTable.from_dicts(big_backprop)
+    timed("configuration_stats, 50,000 runs as a RunTable", configuration_stats, big_ga_table)
+    timed("compare, 50,000 vs 50,000 run dicts", compare, big_ga, big_backprop, ("ga", "backprop"))
+    timed("compare, 50,000 vs 50,000 runs as RunTables", compare, big_ga_table, big_backprop_table, ("ga", "backprop"))
     configs = [synthetic_runs(30, f"m{i % 3}", f"h{i}", 0.7 + 0.01 * i, 1000 * (1 + i % 5), i) for i in range(20)]
     entries = [{"method": c[0]["method"], "settings_hash": c[0]["settings_hash"], **configuration_stats(c)} for c in configs]
     timed("configuration_stats x 20 (30 runs each)", lambda: [configuration_stats(c) for c in configs])

@@ -10,7 +10,7 @@ The reconciler (arena/workers/reconcile.py) runs as a bootstep timer inside ever
 process that must run exactly once (and the embedded mode would need a third process to forget),
 while every reconciler action is a conditional update that only one process can win, so any number
 of workers can reconcile at once and recovery keeps working as long as one worker is alive. The
-timer runs on the worker's main loop in the parent process: no thread exists there at fork time.
+timer runs on the worker's main loop in the parent process: no Python thread exists there at fork time.
 """
 
 from __future__ import annotations
@@ -109,19 +109,81 @@ def make_celery(settings: Settings | None = None) -> Celery:
     return celery
 
 
+# Modules every run needs, imported once in the worker's parent process before it forks its pool.
+WARM_MODULES = (
+    "torch", "torch.nn.functional", "pygad", "cma", "arena.runner", "arena.runspec", "arena.models.network",
+    "arena.tasks.car.task",
+)
+
+
+def warm_imports() -> None:
+    """Import what a run needs: in the worker's parent, before the pool forks (see _import_before_fork).
+
+    Importing is not torch work: it creates no tensor and starts no intra-op thread pool (libgomp's
+    threads start at the first parallel op; measured: after these imports the process has 3 threads,
+    numpy's and SciPy's OpenBLAS servers, both fork-safe through pthread_atfork, and numpy alone,
+    which the parent imported already, has 2). Each child still sets its own thread count.
+    """
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+
+
+def _get_payload_without_holding_the_lock(self):
+    """billiard's SimpleQueue.get_payload, minus its deadlock: wait for a message WITHOUT the shared read
+    lock, then take the lock only to read it.
+
+    The embedded broker (Kombu's SQLAlchemy transport) cannot drive Celery's event loop, so the worker
+    uses billiard's blocking pool: every pool process reads one shared pipe, and the stock get_payload
+    holds the pipe's read lock (a process-shared semaphore) while it blocks waiting for the next task, so
+    an idle pool process always holds it. SIGKILL that process (the OOM killer, an operator) and the lock
+    is never released: every replacement blocks on it forever and the worker runs nothing again, silently
+    (reproduced: kill both pool processes of an idle embedded worker; the replacements sit in
+    futex_wait). Here the lock is held only for the microseconds of reading a message already in the pipe.
+    The Redis transport uses Celery's AsynPool (one pipe per process) and never reaches this path.
+    """
+    while True:
+        if not self._reader.poll(1.0):
+            continue
+        if not self._rlock.acquire(True, 1.0):
+            continue
+        try:
+            if self._reader.poll(0):  # another process may have read it first
+                return self._reader.recv_bytes()
+        finally:
+            self._rlock.release()
+
+
+@signals.worker_init.connect
+def _import_before_fork(**_):
+    """Recovery under load: a replacement pool process must start within Celery's start-up timeout
+    (`worker_proc_alive_timeout`, 4 s). Importing torch, PyGAD, pycma and the trainers in each child
+    is what made replacements die again and again (21 failed start-ups, one recovery of 84 s in the
+    audit). Measured with benchmarks/bench_child_start.py on 2 cores shared with other work (load
+    average 6.7): a child of a cold parent took 5.8 s (median) to start with no extra load and 29.9 s
+    (max 37.6 s) with two busy loops; a child of a parent that imported them here took 0.009 s and
+    0.015 s. Raising the timeout instead would have had to exceed 40 s, and each replacement would
+    still spend half a minute of a loaded CPU importing. So the parent imports them once, the children
+    inherit them by fork, and the timeout stays at its default.
+    """
+    from billiard import queues
+
+    queues.SimpleQueue.get_payload = _get_payload_without_holding_the_lock  # before the pool forks: children inherit it
+    warm_imports()
+
+
 @signals.worker_process_init.connect
 def _init_worker_child(**_):
     """In each prefork child: no pooled connection from the parent, and single-threaded torch."""
     from arena.service.db import dispose_engines
 
     dispose_engines(close=False)
-    import torch  # only here: the parent process never imports torch
+    import torch  # already imported by the parent (no torch work there): this is a dictionary lookup
 
     torch.set_num_threads(1)
-    # Warm the imports (trainers, PyGAD, pycma) now rather than inside the first run.
-    from arena import runner
-
-    runner.library_versions()
+    # Warm anything a parent started without _import_before_fork (a solo pool, a test) still imports.
+    warm_imports()
 
 
 app = make_celery()

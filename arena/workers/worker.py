@@ -12,7 +12,8 @@ Lifecycle of a run (the database is the ledger, messages are hints):
 5. The reconciler (arena/workers/reconcile.py, in every worker) requeues and re-sends runs whose
    heartbeat went stale (a killed worker), and re-sends queued runs whose message was lost.
 
-torch is imported only inside the task, in the worker's pool children.
+torch and the trainers are imported by the worker's parent before it forks its pool (arena/workers/app.py:
+no torch work there); every run happens in a pool child.
 """
 
 from __future__ import annotations

@@ -1,0 +1,78 @@
+"""Pictures and replays that cost a child process (Python + torch, about 2.5 s and 270 MB each): one render
+per key at a time, at most `RENDER_LIMIT` at once in this API process, results cached.
+
+Used by the trajectory picture (api.py) and the car episodes (dashboard.py). Eight concurrent requests
+for one uncached run start one render: the first request renders, the others wait for it and share its
+bytes (or its error). Requests for different runs queue for one of the `RENDER_LIMIT` slots, so a burst
+costs at most that many child processes at a time, however many clients ask.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable, Hashable
+
+RENDER_LIMIT = 2  # child processes rendering at once, per API process
+RENDERED, JOINED, CACHED = "rendered", "joined", "cached"  # how a request got its bytes (the X-Arena-Render header)
+
+_slots = threading.BoundedSemaphore(RENDER_LIMIT)  # shared by every cache: the limit is per process
+
+
+class _Pending:
+    def __init__(self):
+        self.done = threading.Event()
+        self.value: bytes | None = None
+        self.error: BaseException | None = None
+
+
+class RenderCache:
+    """Bytes by key, computed once at a time per key, least recently used dropped past `size`.
+
+    `get(key, render)` returns (bytes, how): `how` is RENDERED for the request that ran `render`,
+    JOINED for one that waited for a render already under way, CACHED otherwise. A failed render is
+    not cached: its waiters get its exception, the next request tries again. `renders` counts the
+    renders started (what tests assert on).
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.renders = 0
+        self._done: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._pending: dict[Hashable, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, render: Callable[[], bytes]) -> tuple[bytes, str]:
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key], CACHED
+            pending = self._pending.get(key)
+            owner = pending is None
+            if owner:
+                pending = self._pending[key] = _Pending()
+                self.renders += 1
+        if not owner:
+            pending.done.wait()
+            if pending.error is not None:
+                raise pending.error
+            return pending.value, JOINED
+        try:
+            with _slots:
+                pending.value = render()
+        except BaseException as error:
+            pending.error = error
+            raise
+        finally:
+            with self._lock:
+                if pending.error is None:
+                    self._done[key] = pending.value
+                    while len(self._done) > self.size:
+                        self._done.popitem(last=False)
+                del self._pending[key]
+            pending.done.set()
+        return pending.value, RENDERED
+
+    def clear(self) -> None:
+        with self._lock:
+            self._done.clear()

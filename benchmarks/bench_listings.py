@@ -1,0 +1,139 @@
+"""Listing latency over a large ledger with big tracks: GET /jobs and GET /jobs/{id} in PostgreSQL.
+
+    .venv/bin/python benchmarks/bench_listings.py                      # 100,000 runs, 3 jobs with a 10,000-point track
+    .venv/bin/python benchmarks/bench_listings.py --runs 20000 --repeats 20
+    .venv/bin/python benchmarks/bench_listings.py --source /tmp/arena-old   # the API from another source tree (before/after)
+
+The ledger: `--runs` synthetic finished runs (benchmarks/bench_service.py's fill_ledger: jobs of 20 runs),
+plus `--big-jobs` newer jobs of 100 seeds each whose request and every run's spec hold a 10,000-point
+custom track (about 420 KB of JSON each: the audit's worst case, 42 MB per job when copied into every
+run). They are the newest jobs, so they are on the first page of GET /jobs. The API runs as its own
+process (`arena api`) against a database created for the benchmark and dropped after it; latencies are
+sequential keep-alive requests over loopback, median (p50) and p90. Target: p50 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_service import (  # noqa: E402
+    DEFAULT_POSTGRES, DEFAULT_REDIS, fill_ledger, fmt_seconds, free_port, measure_get, median_and_p90, scratch_database, wait_for_health,
+)  # fmt: skip
+
+TARGET = 0.020
+
+
+def big_track(points: int, rng: random.Random) -> dict:
+    """A closed wobbly loop of `points` points (valid for parse_track)."""
+    import math
+
+    out = []
+    for k in range(points):
+        angle = 2 * math.pi * k / points
+        radius = 60 + 3 * math.sin(7 * angle) + rng.random() * 0.01
+        out.append([round(radius * math.cos(angle), 4), round(radius * math.sin(angle), 4)])
+    return {"points": out, "width": 6.0}
+
+
+def add_big_jobs(url: str, jobs: int, seeds: int, points: int) -> list[int]:
+    """Jobs of `seeds` backprop runs on car-oval whose request and run specs carry a `points`-point track."""
+    from sqlalchemy import insert, select, text
+
+    from arena.runspec import resolve
+    from arena.service.db import get_engine
+    from arena.service.queries import settings_hash
+    from arena.service.tables import Job, Run, utcnow
+
+    rng = random.Random(1)
+    track = big_track(points, rng)
+    spec = resolve("car-oval", "backprop").to_dict()
+    spec["task_options"] = {"track": track}
+    digest = settings_hash(spec)
+    ids = []
+    with get_engine(url).begin() as connection:
+        for _ in range(jobs):
+            now = utcnow()
+            job_id = connection.execute(
+                insert(Job).returning(Job.id),
+                {"created_at": now, "finished_at": now, "task": "car-oval", "status": "succeeded", "methods": ["backprop"],
+                 "seeds": list(range(seeds)), "request": {"task": "car-oval", "seeds": seeds, "task_options": {"track": track}},
+                 "cancel_requested": False},
+            ).scalar_one()  # fmt: skip
+            connection.execute(
+                insert(Run),
+                [{"job_id": job_id, "task": "car-oval", "method": "backprop", "algorithm": "ppo", "seed": seed, "spec": spec,
+                  "settings_hash": digest, "status": "succeeded", "attempts": 1, "created_at": now, "sent_at": now, "started_at": now,
+                  "heartbeat_at": now, "finished_at": now, "worker": "bench", "score": 0.5, "solved": False, "evaluations": 1000,
+                  "seconds": 1.0, "cpu_seconds": 1.0, "stopped": "budget", "metrics": {}, "extra_parameters": 0, "library_versions": {}}
+                 for seed in range(seeds)],
+            )  # fmt: skip
+            ids.append(job_id)
+        connection.execute(text("ANALYZE"))
+        total = connection.execute(select(text("count(*)")).select_from(text("runs"))).scalar_one()
+    print(f"ledger: {total:,} runs; big jobs {ids} ({seeds} runs each, a {points:,}-point track in the request and every spec)")
+    return ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=100_000, help="runs stored in all (default 100,000)")
+    parser.add_argument("--big-jobs", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=100, help="runs per big job")
+    parser.add_argument("--points", type=int, default=10_000, help="points of the big jobs' track")
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait after the API is healthy (its background imports)")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    parser.add_argument("--redis", default=DEFAULT_REDIS)
+    parser.add_argument("--source", default=str(ROOT), help="the source tree the API runs from (default: this one)")
+    args = parser.parse_args()
+
+    with scratch_database(args.postgres, f"arena_bench_listings_{os.getpid()}") as url:
+        from arena.service.db import run_migrations
+
+        run_migrations(url)
+        started = time.perf_counter()
+        small_job = fill_ledger(url, args.runs - args.big_jobs * args.seeds, xor_share=0.5)
+        big = add_big_jobs(url, args.big_jobs, args.seeds, args.points)
+        print(f"filled in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": f"{args.redis}/0", "PYTHONPATH": args.source}  # nothing is sent
+        api = subprocess.Popen([sys.executable, "-m", "arena", "api", "--port", str(port)], env=env, cwd=args.source,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        rows = []
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+                wait_for_health(client, api, timeout=60)
+                # The API imports scipy.stats and statsmodels in background threads at start-up (seconds
+                # of CPU holding the GIL): let them finish before measuring.
+                time.sleep(args.settle)
+                for label, path in (
+                    ("GET /jobs (first page of 50: the big jobs on it)", "/jobs"),
+                    ("GET /jobs?limit=500", "/jobs?limit=500"),
+                    ("GET /jobs?task=xor&status=succeeded", "/jobs?task=xor&status=succeeded"),
+                    ("GET /jobs/{id} (20 runs)", f"/jobs/{small_job}"),
+                    (f"GET /jobs/{{id}} ({args.seeds} runs, {args.points:,}-point track)", f"/jobs/{big[0]}"),
+                ):
+                    values = measure_get(client, path, args.repeats)
+                    rows.append((label, *median_and_p90(values), len(values)))
+        finally:
+            api.terminate()
+            api.wait(timeout=30)
+    print(f"\n{'request':<58} {'p50':>9} {'p90':>9}  target p50 < {fmt_seconds(TARGET)}")
+    for label, median, p90, count in rows:
+        print(f"{label:<58} {fmt_seconds(median):>9} {fmt_seconds(p90):>9}  {'yes' if median < TARGET else 'NO'} ({count} requests)")
+
+
+if __name__ == "__main__":
+    main()
