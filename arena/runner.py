@@ -59,8 +59,10 @@ def execute_seeds(spec: RunSpec, seeds, progress=None) -> list[RunResult]:
     Backprop trains the seeds as one stacked model (`backprop.train_seeds`): every seed's result is its
     unbatched run's, up to float reduction order, with evaluations counted per seed exactly as unbatched;
     its seconds are its share of the batch's time and `metrics["batched"]` is the number of seeds.
-    Algorithms without a batched trainer (ga, cmaes, ppo) run the seeds one after another, each exactly
-    as `execute` would (bit for bit). `progress(seed, Progress)` returning True cancels that seed.
+    CMA-ES runs the seeds' strategies in lock-step on supervised tasks (`cmaes.train_seeds`): S
+    populations in one stacked forward, each seed bit for bit its unbatched run. Algorithms without a
+    batched trainer (ga, ppo; cmaes on control tasks) run the seeds one after another, each exactly as
+    `execute` would (bit for bit). `progress(seed, Progress)` returning True cancels that seed.
     """
     import torch
 
@@ -73,7 +75,7 @@ def execute_seeds(spec: RunSpec, seeds, progress=None) -> list[RunResult]:
     task = make_task(spec.task, spec.task_options)
     module = ALGORITHMS[spec.algorithm]
     batched = getattr(module, "train_seeds", None)
-    if batched is not None and len(seeds) > 1:
+    if batched is not None and len(seeds) > 1 and getattr(module, "batches_task", lambda _task: True)(task):
         return batched(task, spec.architecture, spec.settings, spec.budget, seeds, progress)
     results = []
     for seed in seeds:

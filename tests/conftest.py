@@ -237,19 +237,18 @@ def migrated_database(request, make_database):
     return url
 
 
-@pytest.fixture(scope="session", params=["embedded", "production"])
-def service(request, tmp_path_factory):
-    """The API and one worker (2 processes, both queues), in each mode."""
-    data_dir = tmp_path_factory.mktemp(f"arena-{request.param}")
+def _running_service(request, tmp_path_factory, mode: str):
+    """Start an API and one worker (2 processes, every queue) in `mode`; yields the handle, stops it after."""
+    data_dir = tmp_path_factory.mktemp(f"arena-{mode}")
     cleanups = []
-    if request.param == "embedded":
+    if mode == "embedded":
         env = _clean_env({"ARENA_DATA_DIR": str(data_dir)})
     else:
         database_url = request.getfixturevalue("make_database")("postgresql")
         broker_url, flush = _redis_database()
         cleanups.append(flush)
         env = _clean_env({"ARENA_DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "BROKER_URL": broker_url})
-    handle = Service(request.param, env, data_dir)
+    handle = Service(mode, env, data_dir)
     try:
         handle.start_api()
         handle.start_worker()
@@ -258,6 +257,18 @@ def service(request, tmp_path_factory):
         handle.stop()
         for cleanup in cleanups:
             cleanup()
+
+
+@pytest.fixture(scope="session", params=["embedded", "production"])
+def service(request, tmp_path_factory):
+    """The API and one worker (2 processes, every queue), in each mode, shared by a session's tests."""
+    yield from _running_service(request, tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module", params=["embedded", "production"])
+def own_service(request, tmp_path_factory):
+    """A service of the module's own, in each mode: for tests that kill or restart its processes."""
+    yield from _running_service(request, tmp_path_factory, request.param)
 
 
 # --- a service that asks for API keys (tests/test_service_auth.py) -----------------------------------

@@ -115,6 +115,65 @@ def test_unbatched_methods_fall_back_to_one_after_another_bit_for_bit(method):
         alone = execute(spec, seed)
         assert counts(result) == counts(alone)
         assert result.score == alone.score and result.weights == alone.weights
+        assert result.metrics.get("batched") == (2 if method == "cmaes" else None)
+
+
+@pytest.mark.parametrize("task", ["xor", "parity-3", "sine", "ripple2d", "full-adder"])
+def test_a_stacked_forward_gives_each_member_its_floats_alone(task):
+    # What makes batched CMA-ES bit for bit: a member's output does not depend on what it is stacked with.
+    import torch
+
+    from arena.methods.cmaes import stacked_forward
+    from arena.models.network import PopulationForward
+
+    spec = resolve(task, "cmaes")
+    forward = PopulationForward(spec.architecture)
+    x = torch.from_numpy(make_task(task).x_train)
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        sizes = rng.choice([2, 3, 5, 6, 7, 12, 13, 24, 48], size=rng.integers(1, 7)).tolist()
+        population = rng.normal(size=(sum(sizes), spec.architecture.num_parameters))
+        stacked = stacked_forward(forward, population, x, sizes)
+        bounds = np.cumsum([0, *sizes])
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            assert torch.equal(stacked[start:stop], forward(torch.as_tensor(population[start:stop], dtype=torch.float32), x)), (sizes, start)
+
+
+@pytest.mark.parametrize(
+    "task, budget, settings",
+    [
+        ("xor", {"evaluations": 100_000}, {}),
+        ("parity-3", {"evaluations": 60_000}, {}),
+        ("sine", {"evaluations": 30_000, "stop_on_solve": False}, {}),
+        # pycma terminates early on this tiny step size: IPOP restarts (fresh means from torch's generator)
+        ("xor", {"evaluations": 6_000, "stop_on_solve": False}, {"sigma0": 1e-5, "population_size": 6}),
+    ],
+)
+def test_cmaes_seeds_in_lock_step_are_bit_for_bit_their_unbatched_runs(task, budget, settings):
+    spec = resolve(task, "cmaes", budget=budget, settings=settings)
+    seeds = [0, 1, 2, 7, 30]
+    for seed, result in zip(seeds, execute_seeds(spec, seeds)):
+        alone = execute(spec, seed)
+        assert counts(result) == counts(alone), seed
+        assert result.score == alone.score and result.weights == alone.weights, seed
+        assert [p["score"] for p in result.curve] == [p["score"] for p in alone.curve]
+        assert result.metrics == {**alone.metrics, "batched": len(seeds)}
+    if settings:
+        assert alone.metrics["restarts"] > 0
+
+
+def test_cmaes_cancel_one_seed_and_shares_of_time():
+    spec = resolve("xor", "cmaes", budget={"evaluations": 20_000, "stop_on_solve": False})
+    calls = {}
+
+    def progress(seed, report):
+        calls[seed] = calls.get(seed, 0) + 1
+        return seed == 4 and calls[seed] >= 3
+
+    results = execute_seeds(spec, [3, 4, 5], progress)
+    assert [r.stopped for r in results] == ["budget", "cancelled", "budget"]
+    assert results[1].evaluations < min(results[0].evaluations, results[2].evaluations)
+    assert all(r.seconds > 0 and r.cpu_seconds > 0 for r in results)
 
 
 def test_check_cadence_in_evaluations():

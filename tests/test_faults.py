@@ -98,7 +98,8 @@ def assert_finished_once(service: Service, job: dict) -> None:
 # --- SIGKILL under load ---------------------------------------------------------------------------
 
 
-def test_a_killed_pool_child_under_load_is_replaced_and_the_run_finishes_once(service):
+def test_a_killed_pool_child_under_load_is_replaced_and_the_run_finishes_once(own_service):
+    service = own_service
     worker = next(w for w in service.workers if w.poll() is None)
     log_path = service.worker_logs[service.workers.index(worker)]
     timeouts_before = log_path.read_text(errors="replace").count(UP_TIMEOUTS)
@@ -124,7 +125,8 @@ def test_a_killed_pool_child_under_load_is_replaced_and_the_run_finishes_once(se
     print(f"[{service.mode}] pool child killed under load: run finished {recovered:.1f} s later, attempts {current['attempts']}")
 
 
-def test_a_killed_worker_under_load_is_recovered_by_a_new_one_and_the_run_finishes_once(service):
+def test_a_killed_worker_under_load_is_recovered_by_a_new_one_and_the_run_finishes_once(own_service):
+    service = own_service
     created = service.submit({"task": "sine", "methods": ["backprop"], "seeds": [22], "budget": {"seconds": 4, "stop_on_solve": False}})
     run_id = created["run_ids"][0]
     with cpu_load(2):
@@ -193,10 +195,11 @@ def test_broker_loss_mid_job_loses_and_duplicates_nothing(make_database, tmp_pat
 # --- the API killed mid-burst ---------------------------------------------------------------------
 
 
-def test_the_api_killed_mid_burst_loses_no_accepted_job(service):
+def test_the_api_killed_mid_burst_loses_no_accepted_job(own_service):
     """20 concurrent POSTs, SIGKILL of the API after five answers: every 202 a client got is a job in
     the database with all its runs, every job in the database (accepted or not: a job may commit before
     its answer is lost) finishes, and each run is recorded once."""
+    service = own_service
     last_id = _max_job_id(service)
     accepted: list[dict] = []
     failures: list[str] = []
@@ -252,7 +255,8 @@ def _job_ids_after(service: Service, last_id: int) -> list[int]:
 # --- amplification --------------------------------------------------------------------------------
 
 
-def test_a_hundred_queued_seeds_are_not_resent_and_a_one_seed_job_then_runs(service):
+def test_a_hundred_queued_seeds_are_not_resent_and_a_one_seed_job_then_runs(own_service):
+    service = own_service
     resent_before = resent_total(service.worker_log_text())
     created = service.submit({"task": "xor", "methods": ["ga"], "seeds": 100, "budget": {"evaluations": 5_000}})
     job = service.wait_job(created["job_id"], timeout=600)
@@ -320,7 +324,8 @@ def test_arena_up_backs_off_a_worker_that_keeps_dying_and_keeps_the_api_up(tmp_p
 # --- renders --------------------------------------------------------------------------------------
 
 
-def test_eight_concurrent_requests_for_one_trajectory_start_one_render(service):
+def test_eight_concurrent_requests_for_one_trajectory_start_one_render(own_service):
+    service = own_service
     created = service.submit({"task": "car-oval", "methods": ["backprop"], "seeds": [3], "budget": {"seconds": 2, "stop_on_solve": False}})
     job = service.wait_job(created["job_id"], timeout=180)
     assert job["status"] == "succeeded", job

@@ -40,6 +40,10 @@ from arena.validation import Model
 
 NAME = "cmaes"
 AUTO_DIAGONAL_PARAMETERS = 1_000
+# `train_seeds` (S seeds in lock-step, one stacked forward) is bit-for-bit the unbatched run but measured
+# 0.8x its speed (pycma's Python ask/tell dominates: benchmarks/bench_seeds.py), so the service does not
+# batch CMA-ES messages; `arena.execute_seeds` still uses it.
+BATCH_MESSAGES = False
 WORST_FITNESS = 1e30  # pycma minimises; a diverged network (NaN) gets the worst value
 
 
@@ -133,6 +137,179 @@ def train(
                 break
         else:
             # pycma's own termination criteria fired: restart (IPOP) or stop with what we have.
+            if settings.ipop_restarts:
+                population_size *= 2
+                continue
+        break
+
+    score, solved, metrics = task.evaluate(forward.single(best_weights))
+    metrics = {**metrics, "generations": generation, "restarts": restart, "final_population_size": population_size, "diagonal": diagonal}
+    return clock.finish(best_weights, score, solved, metrics)
+
+
+# --- many seeds in lock-step: S populations in one stacked forward ---------------------------------
+
+
+def batches_task(task) -> bool:
+    """Whether `train_seeds` batches this task: supervised tasks, whose fitness is one forward pass on the
+    training set. Control tasks (episodes, per-step inputs) run one seed after another."""
+    return not task.info.noisy_fitness and getattr(task, "x_train", None) is not None
+
+
+def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budget: Budget, seeds: list[int], progress=None) -> list[RunResult]:
+    """One CMA-ES per seed, in lock-step generation by generation: each generation the S asked
+    populations are scored in ONE stacked forward pass ((sum of P_s, n) networks), then each seed's
+    fitness goes back to its own `tell`.
+
+    Each seed runs `_seed_steps`, which is `train` with the forward pass handed in from outside, under
+    its own global random state (numpy's legacy generator, which pycma samples from, torch's, which draws
+    the initial means, and Python's), swapped in around each of its steps: so each seed's result is its
+    unbatched run's, bit for bit, as long as a member's forward gives the same floats stacked or alone
+    (tests/test_batched.py checks both). Seconds: a seed's own ask/tell/check time plus an equal share
+    of each stacked forward; `metrics["batched"]` = S.
+    """
+    import random
+    import time
+
+    import torch
+
+    from arena.methods.backprop import _SharedClock, _for_seed
+    from arena.models.network import PopulationForward
+    from arena.runner import seed_everything
+
+    single_threaded_blas()
+    forward = PopulationForward(architecture)
+    seeds = list(seeds)
+    count = len(seeds)
+    clocks, states, steps, pending, results = [], [], [], {}, [None] * count
+
+    def swap_in(i):
+        np.random.set_state(states[i][0])
+        torch.set_rng_state(states[i][1])
+        random.setstate(states[i][2])
+
+    def swap_out(i):
+        states[i] = (np.random.get_state(), torch.get_rng_state(), random.getstate())
+
+    def advance(i, predictions):
+        """Run seed i up to its next forward pass; returns the time it took."""
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        swap_in(i)
+        try:
+            pending[i] = steps[i].send(predictions)
+        except StopIteration as done:
+            results[i] = done.value
+            pending.pop(i, None)
+        swap_out(i)
+        clocks[i].share += time.perf_counter() - started
+        clocks[i].cpu_share += time.thread_time() - cpu_started
+
+    for i, seed in enumerate(seeds):
+        seed_everything(seed)
+        states.append(None)
+        swap_out(i)
+        clocks.append(_SharedClock(budget, task.info.higher_is_better, None if progress is None else _for_seed(progress, seed), check_every(task)))
+        steps.append(_seed_steps(task, architecture, settings, seed, clocks[i], forward))
+        advance(i, None)
+
+    x = torch.from_numpy(np.ascontiguousarray(task.x_train, dtype=np.float32))
+    while pending:
+        order = list(pending)
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        stacked = stacked_forward(forward, np.concatenate([pending[i] for i in order]), x, [len(pending[i]) for i in order]).numpy()
+        share, cpu_share = (time.perf_counter() - started) / len(order), (time.thread_time() - cpu_started) / len(order)
+        offset = 0
+        for i in order:
+            rows = len(pending[i])
+            clocks[i].share += share
+            clocks[i].cpu_share += cpu_share
+            advance(i, stacked[offset : offset + rows])
+            offset += rows
+
+    for result in results:
+        result.metrics["batched"] = count
+    return results
+
+
+def stacked_forward(forward, population: np.ndarray, x, sizes: list[int]):
+    """`forward` (a PopulationForward) of S populations stacked (sum(sizes), n) on a shared batch x, giving
+    each member the floats its own population's forward gives it: the matrix products are stacked (one
+    batched product per layer), the activations are applied per population. torch's vectorised
+    elementwise kernels compute a tensor's last few elements on a scalar path whose rounding differs
+    (tanh, sigmoid), so an activation over the whole stack would round a member differently depending
+    on where it sits; per population, each block has its unbatched length and layout. A population of
+    one takes another matrix-product path in torch (differs in the last bit): CMA-ES populations have 2
+    or more."""
+    import torch
+
+    population = torch.as_tensor(population, dtype=torch.float32)
+    p = population.shape[0]
+    bounds = np.cumsum([0, *sizes]).tolist()
+    last = len(forward.slices) - 1
+    with torch.no_grad():
+        h = x
+        for i, (w, shape, b) in enumerate(forward.slices):
+            weight = population[:, w].view(p, *shape)
+            bias = population[:, b].unsqueeze(1)
+            h = torch.baddbmm(bias, h.expand(p, -1, -1), weight.transpose(1, 2)) if h.dim() == 3 else torch.matmul(h, weight.transpose(1, 2)) + bias
+            activation = forward.output if i == last else forward.hidden
+            h = torch.cat([activation(h[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])])
+    return h
+
+
+def _seed_steps(task, architecture: Architecture, settings: CMAESSettings, seed: int, clock: RunClock, forward):
+    """`train` for one seed as a generator: yields each generation's solutions (P, n) and is sent their
+    predictions on the training set (P, B, out); returns the RunResult. Keep in step with `train`."""
+    import cma
+
+    from arena.models.network import initial_vectors
+
+    diagonal = settings.covariance == "diagonal" or (
+        settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
+    )
+    generation = 0
+    population_size = settings.population_size
+    best_weights = None
+    last_check = {"champion": None, "verdict": None}
+
+    for restart in range(1000):
+        mean = initial_vectors(architecture, 1, settings.init, settings.init_scale)[0].double().numpy()
+        if best_weights is None:
+            best_weights = mean.copy()
+        options = {
+            "seed": int(np.random.SeedSequence([seed, restart]).generate_state(1)[0]) % (2**32 - 1) + 1,
+            "CMA_diagonal": diagonal,
+            "verbose": -9,
+            "maxiter": np.inf,
+            "maxfevals": np.inf,
+        }
+        if population_size is not None:
+            options["popsize"] = population_size
+        es = cma.CMAEvolutionStrategy(mean, settings.sigma0, options)
+        population_size = es.popsize
+
+        while not es.stop():
+            solutions = np.asarray(es.ask())
+            predictions = yield solutions
+            fitness, used = task.fitness(lambda _x: predictions, episode_seed(seed, generation))
+            clock.evaluations += used
+            losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)
+            es.tell(list(solutions), losses.tolist())
+            generation += 1
+
+            champion = solutions[int(np.argmin(losses))]
+            score = solved = None
+            if clock.step % task.info.eval_interval == 0 and clock.due():
+                if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
+                    score, solved = last_check["verdict"]
+                else:
+                    score, solved, _ = task.evaluate(forward.single(champion))
+                    last_check.update(champion=champion.copy(), verdict=(score, solved))
+            if clock.record(score, bool(solved)):
+                best_weights = champion.copy()
+            if clock.should_stop():
+                break
+        else:
             if settings.ipop_restarts:
                 population_size *= 2
                 continue

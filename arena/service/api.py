@@ -95,14 +95,14 @@ def submit_job(
     ),
     settings: Settings = Depends(settings_dependency),
 ):  # fmt: skip
-    """Store a job and its runs, then queue one message per run. Nothing is stored on any 4xx.
+    """Store a job and its runs, then queue them (one message per run, or per batch of seeds). Nothing is stored on any 4xx.
 
     Refused with 422 naming the limit: a run over ARENA_MAX_POPULATION_PARAMETERS (parameters x population)
     or a job over ARENA_MAX_JOB_CPU_SECONDS; with 429 and `Retry-After`: over the key's quota of runs
     queued or running, or of CPU seconds queued."""
     from sqlalchemy.exc import IntegrityError
 
-    from arena.workers.send import send_runs
+    from arena.workers.send import send_job_runs
 
     seeds, specs = body.resolve(settings)
     run_seconds = schemas.job_cost(seeds, specs, settings)
@@ -124,7 +124,7 @@ def submit_job(
                 idempotency_key=scoped_key, request_hash=request_hash,
             )  # fmt: skip
             created = _created(job.id, job.status, [(run.id, run.method, run.seed) for run in job.runs])
-            to_send = [(run.id, run.method, run.spec["budget"].get("seconds")) for run in job.runs]
+            to_send = [(run.id, run.method, run.spec["budget"].get("seconds"), run.spec.get("algorithm")) for run in job.runs]
     except IntegrityError:
         if scoped_key is None:
             raise
@@ -134,7 +134,7 @@ def submit_job(
             if earlier is None:
                 raise HTTPException(status_code=409, detail="a job with this Idempotency-Key is being stored: retry") from None
             return _replay(session, earlier, request_hash, response)
-    send_runs(to_send)  # after the commit, so a worker always finds the run it is sent
+    send_job_runs(to_send, supervised=task_info(body.task).kind == "supervised")  # after the commit, so a worker always finds the run it is sent; batched where allowed
     return created
 
 

@@ -62,6 +62,16 @@ def settings_hash(spec: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def batched_settings_hash(spec: dict) -> str:
+    """The configuration of a run trained in a batch of seeds (its result's `metrics["batched"]` > 1).
+
+    A batched run's seconds are its share of the batch's time, so it is a configuration of its own:
+    the leaderboard and the verdict group runs by `settings_hash`, and batched and unbatched timings
+    are never pooled (a run of the same spec and seed run alone keeps `settings_hash(spec)`).
+    """
+    return settings_hash({**spec, "batched": True})
+
+
 # --- jobs -----------------------------------------------------------------------------------------
 
 
@@ -252,12 +262,14 @@ def record_result(
     result: dict | None = None,
     error: str | None = None,
     library_versions: dict | None = None,
+    settings_hash: str | None = None,
 ) -> bool:
     """Finish a run in one transaction: its result, curve and weights, and its job's status.
 
     Only the attempt that owns the run may finish it, once: a second completion (a redelivered
     message, a worker that lost its claim) matches no row and changes nothing. Returns whether it
-    recorded.
+    recorded. `settings_hash`, when given, replaces the run's configuration (a batched run: see
+    `batched_settings_hash`).
     """
     assert status in FINISHED
     job_id = session.scalar(select(Run.job_id).where(Run.id == run_id))
@@ -265,6 +277,8 @@ def record_result(
         return False
     job = _lock_job(session, job_id)
     values: dict = {"status": status, "finished_at": utcnow(), "error": error, "library_versions": library_versions}
+    if settings_hash is not None:
+        values["settings_hash"] = settings_hash
     if result is not None:
         values.update({name: result.get(name) for name in RESULT_FIELDS})
         values.update(progress_evaluations=result.get("evaluations"), progress_seconds=result.get("seconds"), progress_score=result.get("score"))

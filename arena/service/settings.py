@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     reconcile_seconds: float = Field(10.0, gt=0, validation_alias="ARENA_RECONCILE_SECONDS")
     requeue_after_seconds: float = Field(60.0, gt=0, validation_alias="ARENA_REQUEUE_AFTER_SECONDS")
     max_attempts: int = Field(3, ge=1, validation_alias="ARENA_MAX_ATTEMPTS")
+    # Batched seeds (arena/workers/send.py): at most this many runs of one job and configuration in one
+    # message, trained as one batched computation; 1 sends one message per run (no batching).
+    batch_seeds: int = Field(16, ge=1, le=1000, validation_alias="ARENA_BATCH_SEEDS")
 
     api_host: str = Field("127.0.0.1", validation_alias="ARENA_API_HOST")
     api_port: int = Field(8000, ge=1, le=65535, validation_alias="ARENA_API_PORT")
@@ -87,10 +90,17 @@ class Settings(BaseSettings):
         soft = seconds * 1.25 + 60.0
         return soft, soft + 30.0
 
+    def batch_time_limit(self, runs: int) -> tuple[float, float]:
+        """(soft, hard) Celery time limits for one message of `runs` batched runs (no seconds budget):
+        each run may take the ceiling's share, as one unbatched run would."""
+        soft, _ = self.run_time_limit(None)
+        soft = (soft - 60.0) * max(runs, 1) + 60.0
+        return soft, soft + 30.0
+
     @property
     def broker_visibility_timeout(self) -> float:
-        """Redis redelivers an unacknowledged message after this: above the longest allowed run."""
-        return self.run_time_limit(None)[1] + 600.0
+        """Redis redelivers an unacknowledged message after this: above the longest allowed run or batch."""
+        return self.batch_time_limit(self.batch_seeds)[1] + 600.0
 
 
 @lru_cache(maxsize=1)

@@ -28,6 +28,7 @@ logger = logging.getLogger("arena.workers")
 
 DEFAULT_QUEUE = next(iter(METHODS))
 RUN_TASK = "arena.claim_and_run"  # the Celery task name (arena/workers/worker.py)
+RUN_BATCH_TASK = "arena.claim_and_run_batch"  # several runs of one job and configuration, batched
 
 
 # How often an idle worker polls the embedded (SQLite) broker: Kombu's default of 1 s kept a run waiting

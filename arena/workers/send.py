@@ -2,6 +2,12 @@
 
 Messages are hints, the database is the ledger: a run is committed as queued before its message is
 sent, and a message that never arrives is re-sent by the reconciler (arena/workers/reconcile.py).
+
+Batches: `send_job_runs` sends a job's runs of one (method, configuration) whose budget has no seconds
+limit and whose algorithm has a batched trainer (`train_seeds`) as `claim_and_run_batch` messages of at
+most ARENA_BATCH_SEEDS runs each (balanced: 20 runs under a cap of 16 go as 10 + 10, so both pool
+processes get work). A seconds budget is never batched: its result would depend on what it shared the
+CPU with. The runs stay individual rows: a lost batch message is recovered by the reconciler run by run.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from arena.service.settings import get_settings
-from arena.workers.app import RUN_TASK, app
+from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
 
 logger = logging.getLogger("arena.workers")
 
@@ -24,8 +30,67 @@ def send_run(run_id: int, method: str, budget_seconds: float | None = None) -> N
         soft_time_limit=soft,
         time_limit=hard,
         retry=True,
-        retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0},
+        retry_policy=RETRY_POLICY,
     )
+
+
+RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+
+
+def send_batch(run_ids: list[int], method: str) -> None:
+    """Send runs of one job and configuration (no seconds budget) as one batched message."""
+    soft, hard = get_settings().batch_time_limit(len(run_ids))
+    app.send_task(
+        RUN_BATCH_TASK, args=[list(run_ids)], queue=method, soft_time_limit=soft, time_limit=hard, retry=True, retry_policy=RETRY_POLICY,
+    )  # fmt: skip
+
+
+def batches(runs: list[tuple[int, str, float | None, str]], batch_seeds: int, supervised: bool = True) -> tuple[list[tuple[list[int], str]], list[tuple[int, str, float | None]]]:
+    """Split (run_id, method, budget seconds, algorithm) into ([(run_ids, method)], [single runs]).
+
+    Batched: runs of a supervised task (control tasks run seed after seed: one message would only take
+    away the other pool processes) without a seconds budget whose algorithm has `train_seeds` (and does not
+    set BATCH_MESSAGES = False, as CMA-ES does: its lock-step run measured slower), grouped by (method,
+    algorithm) -- one job's runs of one method share one configuration -- in balanced chunks of at most
+    `batch_seeds`. Everything else, and chunks of one, is sent run by run.
+    """
+    from arena.methods import ALGORITHMS
+
+    groups: dict[tuple[str, str], list[int]] = {}
+    singles: list[tuple[int, str, float | None]] = []
+    for run_id, method, budget_seconds, algorithm in runs:
+        module = ALGORITHMS.get(algorithm)
+        batchable = module is not None and hasattr(module, "train_seeds") and getattr(module, "BATCH_MESSAGES", True)
+        if supervised and batch_seeds > 1 and budget_seconds is None and batchable:
+            groups.setdefault((method, algorithm), []).append(run_id)
+        else:
+            singles.append((run_id, method, budget_seconds))
+    out: list[tuple[list[int], str]] = []
+    for (method, _), ids in groups.items():
+        count = -(-len(ids) // batch_seeds)  # chunks needed
+        size = -(-len(ids) // count)  # balanced
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            if len(chunk) > 1:
+                out.append((chunk, method))
+            else:
+                singles.append((chunk[0], method, None))
+    return out, singles
+
+
+def send_job_runs(runs: list[tuple[int, str, float | None, str]], supervised: bool = True) -> int:
+    """Send one job's runs (run_id, method, budget seconds, algorithm) after their commit, batched where
+    allowed (see `batches`); returns how many runs were sent. A failed send loses nothing: the reconciler
+    re-sends queued runs one by one."""
+    grouped, singles = batches(runs, get_settings().batch_seeds, supervised)
+    sent = 0
+    for run_ids, method in grouped:
+        try:
+            send_batch(run_ids, method)
+            sent += len(run_ids)
+        except Exception:
+            logger.exception("could not send runs %s; the reconciler will re-send them", run_ids)
+    return sent + send_runs(singles)
 
 
 def send_runs(runs: list[tuple[int, str, float | None]]) -> int:

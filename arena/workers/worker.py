@@ -2,7 +2,9 @@
 
 Lifecycle of a run (the database is the ledger, messages are hints):
 
-1. The API commits the job and its queued runs, then arena.workers.send sends one message per run.
+1. The API commits the job and its queued runs, then arena.workers.send sends one message per run, or
+   one `claim_and_run_batch` message per batch of seeds (below: each run is still claimed, heartbeated
+   and recorded on its own).
 2. `claim_and_run` claims the run with a conditional update (queued -> running, attempts + 1). A
    duplicate message, or one for a finished or cancelled run, claims nothing and is dropped.
 3. While the trainer works, a monitor thread heartbeats and stores progress every ARENA_HEARTBEAT_SECONDS and
@@ -31,7 +33,7 @@ from arena.service import queries
 from arena.service.db import session_scope
 from arena.service.settings import get_settings
 from arena.service.tables import CANCELLED, FAILED, SUCCEEDED
-from arena.workers.app import RUN_TASK, app
+from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
 
 logger = logging.getLogger("arena.workers")
 RECORD_RETRIES = 4
@@ -83,14 +85,19 @@ class RunMonitor:
         self.cancel = self.cancel or cancel
 
 
+def _claim(run_id: int, hostname: str | None) -> queries.Claim | None:
+    settings = get_settings()
+    with session_scope() as session:
+        return queries.claim_run(
+            session, run_id, worker=hostname or "worker",
+            stale_before=queries.seconds_ago(settings.stale_after_seconds), max_attempts=settings.max_attempts,
+        )  # fmt: skip
+
+
 @app.task(name=RUN_TASK, bind=True)
 def claim_and_run(self, run_id: int) -> str:
     settings = get_settings()
-    with session_scope() as session:
-        claim = queries.claim_run(
-            session, run_id, worker=self.request.hostname or "worker",
-            stale_before=queries.seconds_ago(settings.stale_after_seconds), max_attempts=settings.max_attempts,
-        )
+    claim = _claim(run_id, self.request.hostname)
     if claim is None:
         return "not claimed"  # finished, cancelled, or running elsewhere: this message was a duplicate
 
@@ -116,11 +123,109 @@ def claim_and_run(self, run_id: int) -> str:
     return _record(claim, status, result=result.to_dict(), versions=versions)
 
 
-def _record(claim: queries.Claim, status: str, result: dict | None = None, error: str | None = None, versions: dict | None = None) -> str:
+class BatchMonitor:
+    """RunMonitor for the runs of one batch (one job): one thread heartbeats all of them.
+
+    `progress(seed, Progress)` is the callback of `execute_seeds`; it answers per run (that run was lost)
+    and per job (cancelled).
+    """
+
+    def __init__(self, claims: list[queries.Claim], interval: float):
+        self.monitors = {claim.seed: RunMonitor(claim.run_id, claim.attempt, interval) for claim in claims}
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="arena-heartbeat-batch", daemon=True)
+
+    def progress(self, seed: int, update: Progress) -> bool:
+        monitor = self.monitors[seed]
+        monitor.latest = update
+        return monitor.cancel or monitor.lost
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.interval):
+            cancel = False
+            for monitor in self.monitors.values():
+                monitor.beat()
+                cancel = cancel or monitor.cancel
+            for monitor in self.monitors.values():  # one job: a cancel seen by one run stops them all
+                monitor.cancel = monitor.cancel or cancel
+
+
+@app.task(name=RUN_BATCH_TASK, bind=True)
+def claim_and_run_batch(self, run_ids: list[int]) -> dict:
+    """Claim each run of a batch (one job, one configuration; runs it cannot claim are skipped), train
+    the claimed ones with `execute_seeds` and record each run in its own transaction, as `claim_and_run`.
+
+    A run trained truly batched (`metrics["batched"]` > 1) is recorded under `batched_settings_hash`:
+    its seconds are a share of the batch's. A worker killed mid-batch leaves its claimed runs running;
+    their heartbeats go stale and the reconciler requeues and re-sends them one by one.
+    """
+    settings = get_settings()
+    claims = [claim for claim in (_claim(run_id, self.request.hostname) for run_id in run_ids) if claim is not None]
+    outcome: dict[int, str] = {run_id: "not claimed" for run_id in run_ids}
+    if not claims:
+        return outcome
+    # One execute_seeds per (spec, distinct seeds): a batch message holds one job's runs of one
+    # configuration, so this is one group unless the message was forged or seeds repeat.
+    groups: list[list[queries.Claim]] = []
+    for claim in claims:
+        group = next((g for g in groups if g[0].spec == claim.spec and all(c.seed != claim.seed for c in g)), None)
+        if group is None:
+            groups.append([claim])
+        else:
+            group.append(claim)
+    for group in groups:
+        outcome.update(_run_batch(group, settings))
+    return outcome
+
+
+def _run_batch(claims: list[queries.Claim], settings) -> dict[int, str]:
+    from arena.runner import execute_seeds, library_versions  # torch: only in the worker child
+    from arena.runspec import RunSpec
+
+    monitor = BatchMonitor(claims, settings.heartbeat_seconds)
+    monitor.start()
+    versions = None
+    try:
+        versions = library_versions()
+        results = execute_seeds(RunSpec.from_dict(claims[0].spec), [claim.seed for claim in claims], monitor.progress)
+    except SoftTimeLimitExceeded:
+        monitor.stop()
+        return {claim.run_id: _record(claim, FAILED, error="the batch exceeded its time limit", versions=versions) for claim in claims}
+    except Exception:
+        monitor.stop()
+        error = traceback.format_exc(limit=20)
+        return {claim.run_id: _record(claim, FAILED, error=error, versions=versions) for claim in claims}
+    monitor.stop()
+    outcome = {}
+    for claim, result in zip(claims, results):
+        if monitor.monitors[claim.seed].lost:
+            outcome[claim.run_id] = "lost"
+            continue
+        status = CANCELLED if result.stopped == "cancelled" else SUCCEEDED
+        batched = (result.metrics or {}).get("batched", 1) > 1
+        digest = queries.batched_settings_hash(claim.spec) if batched else None
+        outcome[claim.run_id] = _record(claim, status, result=result.to_dict(), versions=versions, settings_hash=digest)
+    return outcome
+
+
+def _record(
+    claim: queries.Claim, status: str, result: dict | None = None, error: str | None = None, versions: dict | None = None,
+    settings_hash: str | None = None,
+) -> str:  # fmt: skip
     for retry in range(RECORD_RETRIES):
         try:
             with session_scope() as session:
-                recorded = queries.record_result(session, claim.run_id, claim.attempt, status, result=result, error=error, library_versions=versions)
+                recorded = queries.record_result(
+                    session, claim.run_id, claim.attempt, status, result=result, error=error, library_versions=versions, settings_hash=settings_hash,
+                )  # fmt: skip
             break
         except OperationalError:  # the database restarting or busy: worth a few tries before losing the result
             if retry == RECORD_RETRIES - 1:
