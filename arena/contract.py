@@ -226,3 +226,31 @@ class RunClock:
             cpu_seconds=self.cpu_seconds(),
             cpu_seconds_to_solve=self.cpu_seconds_to_solve,
         )
+
+
+class ChampionCheck:
+    """The solve check on a generation's champion, for the population methods (GA, CMA-ES).
+
+    Called once a generation, before `clock.record`: at the same cadence as every method (every
+    `eval_interval` steps, when `clock.due()`), it returns the task's (score, solved) on the champion,
+    else (None, None). With a deterministic fitness an unchanged champion (an elite) has an unchanged
+    score, so the last champion's verdict is reused instead of evaluating it again.
+    """
+
+    def __init__(self, task, clock: RunClock, single):
+        self.task = task
+        self.clock = clock
+        self.single = single  # flat weights -> a forward for `task.evaluate` (PopulationForward.single)
+        self._champion = None
+        self._verdict: tuple = (None, None)
+
+    def __call__(self, champion) -> tuple:
+        import numpy as np  # here: the contract is read by the HTTP API and the CLI, which need no numpy
+
+        if not (self.clock.step % self.task.info.eval_interval == 0 and self.clock.due()):
+            return None, None
+        if not self.task.info.noisy_fitness and self._champion is not None and np.array_equal(champion, self._champion):
+            return self._verdict
+        score, solved, _ = self.task.evaluate(self.single(champion))
+        self._champion, self._verdict = champion.copy(), (score, solved)
+        return score, solved

@@ -63,38 +63,34 @@ def register(commands) -> None:
     jobs.add_argument("--task", default=None, help="only this task's jobs")
     jobs.add_argument("--status", default=None, choices=("queued", "running", "succeeded", "failed", "cancelled"), help="only jobs in this state")
     jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20, up to 500)")
-    jobs.add_argument("--json", action="store_true", help="print the API's JSON")
-    add_url(jobs)
-    jobs.set_defaults(handler=jobs_command)
+    prints_the_answer(jobs, jobs_command)
 
-    cancel = commands.add_parser("cancel", help="cancel a job: queued runs at once, running ones within about a second")
-    cancel.add_argument("job", help="job id")
-    cancel.add_argument("--json", action="store_true", help="print the API's JSON")
-    add_url(cancel)
-    cancel.set_defaults(handler=cancel_command)
-
-    status = commands.add_parser("status", help="a job's state and each run's progress or result")
-    status.add_argument("job", help="job id")
-    status.add_argument("--json", action="store_true", help="print the API's JSON")
-    add_url(status)
-    status.set_defaults(handler=status_command)
+    add_job_command(commands, "cancel", "cancel a job: queued runs at once, running ones within about a second", cancel_command)
+    add_job_command(commands, "status", "a job's state and each run's progress or result", status_command)
 
     board = commands.add_parser("leaderboard", help="per task: one row per method and configuration, ranked, with the verdict")
     board.add_argument("--task", required=True, help="task name")
-    board.add_argument("--json", action="store_true", help="print the API's JSON")
-    add_url(board)
-    board.set_defaults(handler=leaderboard_command)
+    prints_the_answer(board, leaderboard_command)
 
-    compare = commands.add_parser("compare", help="a job's methods head to head: statistics and the verdict per lens")
-    compare.add_argument("job", help="job id")
-    compare.add_argument("--json", action="store_true", help="print the API's JSON")
-    add_url(compare)
-    compare.set_defaults(handler=compare_command)
+    add_job_command(commands, "compare", "a job's methods head to head: statistics and the verdict per lens", compare_command)
 
     summary = commands.add_parser("summary", help="across tasks: tasks won / lost / undecided per method and lens")
-    summary.add_argument("--json", action="store_true", help="print the API's JSON")
-    add_url(summary)
-    summary.set_defaults(handler=summary_command)
+    prints_the_answer(summary, summary_command)
+
+
+def prints_the_answer(parser, handler) -> None:
+    """The end of a command that prints one API answer, as text or with --json as the API's JSON: --json,
+    --url and --api-key, and its handler."""
+    parser.add_argument("--json", action="store_true", help="print the API's JSON")
+    add_url(parser)
+    parser.set_defaults(handler=handler)
+
+
+def add_job_command(commands, name: str, help: str, handler) -> None:
+    """A command on one job (`arena NAME JOB`) that prints the API's answer."""
+    parser = commands.add_parser(name, help=help)
+    parser.add_argument("job", help="job id")
+    prints_the_answer(parser, handler)
 
 
 class ServiceClient:

@@ -14,7 +14,7 @@ import os
 import sys
 
 from arena.cli import UsageError, first_line
-from arena.cli.client import ServiceClient, _error_detail, add_url
+from arena.cli.client import ServiceClient, _error_detail, add_url, job_id_argument
 
 PICTURES = {".png": "png", ".svg": "svg"}
 RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -79,16 +79,6 @@ def stream_to(client: ServiceClient, path: str, params: dict, out) -> int:
     return written
 
 
-def _job_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"a job id is a number, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"a job id is a positive number, got {text!r}")
-    return value
-
-
 def _write_file(path: str, client: ServiceClient, route: str, params: dict) -> int:
     """Stream into a temporary file next to `path`, then rename: a failed request leaves no half file."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -108,7 +98,7 @@ def _write_file(path: str, client: ServiceClient, route: str, params: dict) -> i
 
 
 def plot_command(args) -> int:
-    job_id = _job_id(args.job)
+    job_id = job_id_argument(args.job)
     path = args.output or f"job-{job_id}-curves.png"
     extension = os.path.splitext(path)[1].lower()
     if extension not in PICTURES:
@@ -128,7 +118,7 @@ def export_command(args) -> int:
         fmt = "jsonl" if args.output and args.output.lower().endswith((".jsonl", ".ndjson", ".json")) else "csv"
     if args.curves and fmt != "jsonl":
         raise UsageError("--curves needs --format jsonl (a curve does not fit a CSV cell)")
-    params = {"task": args.task, "status": args.status, "job": _job_id(args.job) if args.job is not None else None}
+    params = {"task": args.task, "status": args.status, "job": job_id_argument(args.job) if args.job is not None else None}
     if args.curves:
         params["curves"] = 1
     if args.task is not None:

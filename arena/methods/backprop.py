@@ -215,9 +215,12 @@ def train_seeds(
     best = vectors.clone()  # (S, P): each seed's best network so far
     active = list(range(count))  # original index of each row of the stack
 
-    def compact(keep: list[int]):
-        """Drop the stopped rows from the stack, with their optimiser state."""
+    def drop(stopping: list[int]) -> bool:
+        """Drop the stopped rows from the stack, with their optimiser state; False when no row is left."""
         nonlocal params, optimizer
+        keep = [row for row in range(len(active)) if row not in set(stopping)]
+        if not keep:
+            return False
         index = torch.tensor(keep)
         rows = len(active)
         new_params = [p.detach()[index].clone().requires_grad_() for p in params]
@@ -230,6 +233,8 @@ def train_seeds(
                 for key, value in state.items()
             }
         params, optimizer = new_params, new_optimizer
+        active[:] = [active[row] for row in keep]
+        return True
 
     clocks = [
         _SharedClock(budget, task.info.higher_is_better, None if progress is None else _for_seed(progress, seed), check_every(task))
@@ -276,11 +281,8 @@ def train_seeds(
                 started, cpu_started = tick(started, cpu_started)
                 stopping = judge(output.detach().numpy())
                 if stopping:
-                    keep = [row for row in range(len(active)) if row not in set(stopping)]
-                    if not keep:
+                    if not drop(stopping):
                         break
-                    compact(keep)
-                    active[:] = [active[row] for row in keep]
                     optimizer.zero_grad()
                     output = stacked_forward(params, x)
             criterion(output, y).backward()
@@ -312,12 +314,8 @@ def train_seeds(
                 clocks[i].record(None)
                 if clocks[i].should_stop():
                     stopping.append(active.index(i))
-        if stopping:
-            keep = [row for row in range(len(active)) if row not in set(stopping)]
-            if not keep:
-                break
-            compact(keep)
-            active[:] = [active[row] for row in keep]
+        if stopping and not drop(stopping):
+            break
 
     model = build_module(architecture)
 

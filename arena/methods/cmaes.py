@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
+from arena.contract import Budget, ChampionCheck, ProgressCallback, RunClock, RunResult, check_every
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.tasks.base import episode_seed
 from arena.validation import Model
@@ -81,20 +81,36 @@ def train(
     seed: int,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
-    import cma  # here, not at the top: the HTTP API reads CMAESSettings and never imports pycma or torch
-
-    from arena.models.network import PopulationForward, initial_vectors
+    from arena.models.network import PopulationForward
 
     single_threaded_blas()
     forward = PopulationForward(architecture)
+    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
+    # The run is `generations`, which yields each generation's solutions and is sent their forward.
+    run = generations(task, architecture, settings, seed, clock, forward)
+    solutions = next(run)
+    while True:
+        try:
+            solutions = run.send(forward.numpy(solutions))
+        except StopIteration as done:
+            return done.value
+
+
+def generations(task, architecture: Architecture, settings: CMAESSettings, seed: int, clock: RunClock, forward):
+    """The CMA-ES run for one seed, as a generator: yields each generation's solutions (P, n) and is sent
+    the forward pass `task.fitness` scores them with (`forward.numpy(solutions)` in `train`, the rows of
+    a stacked forward in `train_seeds`); returns the RunResult."""
+    import cma  # here, not at the top: the HTTP API reads CMAESSettings and never imports pycma or torch
+
+    from arena.models.network import initial_vectors
+
     diagonal = settings.covariance == "diagonal" or (
         settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
     )
-    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
     generation = 0
     population_size = settings.population_size
     best_weights = None
-    last_check = {"champion": None, "verdict": None}
+    check = ChampionCheck(task, clock, forward.single)  # the solve check on each generation's champion
 
     for restart in range(1000):
         # The initial mean: one draw of the shared initial-weight distribution (torch's seeded generator).
@@ -106,6 +122,8 @@ def train(
             "seed": int(np.random.SeedSequence([seed, restart]).generate_state(1)[0]) % (2**32 - 1) + 1,
             "CMA_diagonal": diagonal,
             "verbose": -9,
+            "verb_log": 0,  # pycma would write data files under ./outcmaes
+            "verb_disp": 0,
             "maxiter": np.inf,
             "maxfevals": np.inf,
         }
@@ -116,7 +134,8 @@ def train(
 
         while not es.stop():
             solutions = np.asarray(es.ask())
-            fitness, used = task.fitness(forward.numpy(solutions), episode_seed(seed, generation))
+            population_forward = yield solutions
+            fitness, used = task.fitness(population_forward, episode_seed(seed, generation))
             clock.evaluations += used
             # pycma minimises; the task's fitness is higher-is-better.
             losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)
@@ -124,13 +143,7 @@ def train(
             generation += 1
 
             champion = solutions[int(np.argmin(losses))]
-            score = solved = None
-            if clock.step % task.info.eval_interval == 0 and clock.due():  # the same cadence as every method
-                if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
-                    score, solved = last_check["verdict"]
-                else:
-                    score, solved, _ = task.evaluate(forward.single(champion))
-                    last_check.update(champion=champion.copy(), verdict=(score, solved))
+            score, solved = check(champion)  # reuses the verdict on an unchanged champion
             if clock.record(score, bool(solved)):
                 best_weights = champion.copy()
             if clock.should_stop():
@@ -161,7 +174,7 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
     populations are scored in ONE stacked forward pass ((sum of P_s, n) networks), then each seed's
     fitness goes back to its own `tell`.
 
-    Each seed runs `_seed_steps`, which is `train` with the forward pass handed in from outside, under
+    Each seed runs `generations`, as `train` does, with its forward pass the seed's rows of the stack, under
     its own global random state (numpy's legacy generator, which pycma samples from, torch's, which draws
     the initial means, and Python's), swapped in around each of its steps: so each seed's result is its
     unbatched run's, bit for bit, as long as a member's forward gives the same floats stacked or alone
@@ -191,12 +204,12 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
     def swap_out(i):
         states[i] = (np.random.get_state(), torch.get_rng_state(), random.getstate())
 
-    def advance(i, predictions):
-        """Run seed i up to its next forward pass; returns the time it took."""
+    def advance(i, population_forward):
+        """Run seed i up to its next forward pass, timed into its clock."""
         started, cpu_started = time.perf_counter(), time.thread_time()
         swap_in(i)
         try:
-            pending[i] = steps[i].send(predictions)
+            pending[i] = steps[i].send(population_forward)
         except StopIteration as done:
             results[i] = done.value
             pending.pop(i, None)
@@ -209,7 +222,7 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
         states.append(None)
         swap_out(i)
         clocks.append(_SharedClock(budget, task.info.higher_is_better, None if progress is None else _for_seed(progress, seed), check_every(task)))
-        steps.append(_seed_steps(task, architecture, settings, seed, clocks[i], forward))
+        steps.append(generations(task, architecture, settings, seed, clocks[i], forward))
         advance(i, None)
 
     x = torch.from_numpy(np.ascontiguousarray(task.x_train, dtype=np.float32))
@@ -223,7 +236,8 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
             rows = len(pending[i])
             clocks[i].share += share
             clocks[i].cpu_share += cpu_share
-            advance(i, stacked[offset : offset + rows])
+            predictions = stacked[offset : offset + rows]
+            advance(i, lambda _x, predictions=predictions: predictions)  # its members' forward on the training set
             offset += rows
 
     for result in results:
@@ -255,66 +269,3 @@ def stacked_forward(forward, population: np.ndarray, x, sizes: list[int]):
             activation = forward.output if i == last else forward.hidden
             h = torch.cat([activation(h[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])])
     return h
-
-
-def _seed_steps(task, architecture: Architecture, settings: CMAESSettings, seed: int, clock: RunClock, forward):
-    """`train` for one seed as a generator: yields each generation's solutions (P, n) and is sent their
-    predictions on the training set (P, B, out); returns the RunResult. Keep in step with `train`."""
-    import cma
-
-    from arena.models.network import initial_vectors
-
-    diagonal = settings.covariance == "diagonal" or (
-        settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
-    )
-    generation = 0
-    population_size = settings.population_size
-    best_weights = None
-    last_check = {"champion": None, "verdict": None}
-
-    for restart in range(1000):
-        mean = initial_vectors(architecture, 1, settings.init, settings.init_scale)[0].double().numpy()
-        if best_weights is None:
-            best_weights = mean.copy()
-        options = {
-            "seed": int(np.random.SeedSequence([seed, restart]).generate_state(1)[0]) % (2**32 - 1) + 1,
-            "CMA_diagonal": diagonal,
-            "verbose": -9,
-            "maxiter": np.inf,
-            "maxfevals": np.inf,
-        }
-        if population_size is not None:
-            options["popsize"] = population_size
-        es = cma.CMAEvolutionStrategy(mean, settings.sigma0, options)
-        population_size = es.popsize
-
-        while not es.stop():
-            solutions = np.asarray(es.ask())
-            predictions = yield solutions
-            fitness, used = task.fitness(lambda _x: predictions, episode_seed(seed, generation))
-            clock.evaluations += used
-            losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)
-            es.tell(list(solutions), losses.tolist())
-            generation += 1
-
-            champion = solutions[int(np.argmin(losses))]
-            score = solved = None
-            if clock.step % task.info.eval_interval == 0 and clock.due():
-                if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
-                    score, solved = last_check["verdict"]
-                else:
-                    score, solved, _ = task.evaluate(forward.single(champion))
-                    last_check.update(champion=champion.copy(), verdict=(score, solved))
-            if clock.record(score, bool(solved)):
-                best_weights = champion.copy()
-            if clock.should_stop():
-                break
-        else:
-            if settings.ipop_restarts:
-                population_size *= 2
-                continue
-        break
-
-    score, solved, metrics = task.evaluate(forward.single(best_weights))
-    metrics = {**metrics, "generations": generation, "restarts": restart, "final_population_size": population_size, "diagonal": diagonal}
-    return clock.finish(best_weights, score, solved, metrics)

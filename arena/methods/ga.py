@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
+from arena.contract import Budget, ChampionCheck, ProgressCallback, RunClock, RunResult, check_every
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.tasks.base import episode_seed
 from arena.validation import Model, is_complete
@@ -141,7 +141,7 @@ def train(
     clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
     evaluated = {"generation": -1, "members": set()}  # who was scored on this generation's episodes
     best = {"weights": initial_population[0].copy()}
-    last_check = {"champion": None, "verdict": None}
+    check = ChampionCheck(task, clock, forward.single)  # the solve check on each generation's champion
 
     def score_members(solutions: np.ndarray, generation: int) -> np.ndarray:
         fitness, used = task.fitness(forward.numpy(solutions), episode_seed(seed, generation))
@@ -163,15 +163,8 @@ def train(
             if cached:
                 fitness[cached] = score_members(ga.population[cached], ga.generations_completed)
 
-        score = solved = None
         champion = ga.population[int(np.argmax(fitness))]
-        if clock.step % task.info.eval_interval == 0 and clock.due():  # the same cadence as every method
-            # With a deterministic fitness, an unchanged champion (an elite) has an unchanged score.
-            if not task.info.noisy_fitness and last_check["champion"] is not None and np.array_equal(champion, last_check["champion"]):
-                score, solved = last_check["verdict"]
-            else:
-                score, solved, _ = task.evaluate(forward.single(champion))
-                last_check.update(champion=champion.copy(), verdict=(score, solved))
+        score, solved = check(champion)  # reuses the verdict on an unchanged champion (an elite)
         if clock.record(score, bool(solved)):
             best["weights"] = champion.copy()
         if clock.should_stop():

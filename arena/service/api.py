@@ -9,7 +9,6 @@ import gc
 import importlib.util
 import json
 import logging
-import subprocess
 import sys
 import threading
 from contextlib import asynccontextmanager
@@ -26,7 +25,7 @@ from arena.errors import ArenaError
 from arena.methods import METHODS, describe_settings, label
 from arena.service import auth, queries, schemas, stats
 from arena.service.db import get_engine, run_migrations, session_scope
-from arena.service.renders import RenderCache
+from arena.service.renders import RenderCache, run_child
 from arena.service.settings import Settings, get_settings
 from arena.tasks import TASKS, task_info
 
@@ -317,17 +316,11 @@ _RENDER = (
 def render_trajectory(task: str, weights: list, architecture: dict, task_options: dict | None, title_info: dict | None = None) -> bytes:
     """Render in a child process: the plot replays episodes with the worker-side network code (torch),
     which must never be imported into the API process."""
-    if importlib.util.find_spec("arena.tasks.car.plot") is None:
-        raise HTTPException(status_code=404, detail="trajectory plots are not available in this build")
-    job = json.dumps({"task": task, "weights": weights, "architecture": architecture, "task_options": task_options, "title_info": title_info})
-    try:
-        done = subprocess.run([sys.executable, "-c", _RENDER], input=job.encode(), capture_output=True, timeout=120, check=False)
-    except subprocess.TimeoutExpired:
-        raise HTTPException(status_code=503, detail="rendering the trajectory timed out") from None
-    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
-        logger.error("trajectory of a %s run failed: %s", task, done.stderr.decode(errors="replace")[-2000:])
-        raise HTTPException(status_code=500, detail="rendering the trajectory failed")
-    return done.stdout
+    return run_child(
+        _RENDER, {"task": task, "weights": weights, "architecture": architecture, "task_options": task_options, "title_info": title_info},
+        module="arena.tasks.car.plot", unavailable="trajectory plots are not available in this build",
+        doing="rendering the trajectory", what=f"trajectory of a {task} run", starts_with=b"\x89PNG",
+    )  # fmt: skip
 
 
 @router.get("/tasks", tags=["tasks"])

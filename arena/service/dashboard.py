@@ -17,11 +17,8 @@ Like api.py, this module never imports torch, PyGAD, pycma or gymnasium.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -33,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from arena.service import plots, queries, schemas
 from arena.service.db import session_scope
-from arena.service.renders import RenderCache
+from arena.service.renders import RenderCache, run_child
 from arena.tasks import TASKS, make_task, task_info
 
 logger = logging.getLogger("arena.service")
@@ -110,25 +107,27 @@ def static_file(path: str):
 
 @router.get("/docs", include_in_schema=False)
 def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title="Arena - Swagger UI",
-        swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-        swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+    return _api_docs(
+        get_swagger_ui_html, "Swagger UI",
+        swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=DOCS_FAVICON,
         swagger_ui_parameters={"validatorUrl": None},  # the default validator is on another host
-    )
+    )  # fmt: skip
 
 
 @router.get("/redoc", include_in_schema=False)
 def redoc() -> HTMLResponse:
-    return get_redoc_html(
-        openapi_url="/openapi.json",
-        title="Arena - ReDoc",
-        redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
-        redoc_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
-        with_google_fonts=False,
-    )
+    return _api_docs(get_redoc_html, "ReDoc", redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js", redoc_favicon_url=DOCS_FAVICON, with_google_fonts=False)
+
+
+VENDOR = "/static/vendor"  # the docs pages' scripts, served from here: no CDN
+DOCS_FAVICON = f"{VENDOR}/swagger-ui/favicon-32x32.png"
+
+
+def _api_docs(page, name: str, **assets) -> HTMLResponse:
+    """A page of FastAPI's (`get_swagger_ui_html`, `get_redoc_html`) on the API's OpenAPI schema."""
+    return page(openapi_url="/openapi.json", title=f"Arena - {name}", **assets)
 
 
 # --- learning curves ------------------------------------------------------------------------------
@@ -293,17 +292,13 @@ _EPISODES = (
 
 
 def render_episodes(task: str, weights: list, architecture: dict, task_options: dict | None) -> bytes:
-    if importlib.util.find_spec("arena.tasks.car.task") is None:
-        raise HTTPException(status_code=404, detail="car episodes are not available in this build")
-    job = json.dumps({"task": task, "weights": weights, "architecture": architecture, "task_options": task_options})
-    try:
-        done = subprocess.run([sys.executable, "-c", _EPISODES], input=job.encode(), capture_output=True, timeout=120, check=False)
-    except subprocess.TimeoutExpired:
-        raise HTTPException(status_code=503, detail="replaying the episodes timed out") from None
-    if done.returncode != 0 or not done.stdout.startswith(b"{"):
-        logger.error("episodes of a %s run failed: %s", task, done.stderr.decode(errors="replace")[-2000:])
-        raise HTTPException(status_code=500, detail="replaying the episodes failed")
-    return done.stdout
+    """Replay in a child process: the episodes run the worker-side network code (torch), which must never
+    be imported into the API process."""
+    return run_child(
+        _EPISODES, {"task": task, "weights": weights, "architecture": architecture, "task_options": task_options},
+        module="arena.tasks.car.task", unavailable="car episodes are not available in this build",
+        doing="replaying the episodes", what=f"episodes of a {task} run", starts_with=b"{",
+    )  # fmt: skip
 
 
 @router.get("/runs/{run_id}/episodes.json", tags=["runs"])

@@ -1,7 +1,7 @@
 """Pictures and replays that cost a child process (Python + torch, about 2.5 s and 270 MB each): one render
 per key at a time, at most `RENDER_LIMIT` at once in this API process, results cached.
 
-Used by the trajectory picture (api.py) and the car episodes (dashboard.py). Eight concurrent requests
+Used by the trajectory picture (api.py) and the car episodes (dashboard.py), both through `run_child`. Eight concurrent requests
 for one uncached run start one render: the first request renders, the others wait for it and share its
 bytes (or its error). Requests for different runs queue for one of the `RENDER_LIMIT` slots, so a burst
 costs at most that many child processes at a time, however many clients ask.
@@ -9,9 +9,18 @@ costs at most that many child processes at a time, however many clients ask.
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import logging
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
 from typing import Callable, Hashable
+
+from fastapi import HTTPException
+
+logger = logging.getLogger("arena.service")
 
 RENDER_LIMIT = 2  # child processes rendering at once, per API process
 RENDERED, JOINED, CACHED = "rendered", "joined", "cached"  # how a request got its bytes (the X-Arena-Render header)
@@ -76,3 +85,23 @@ class RenderCache:
     def clear(self) -> None:
         with self._lock:
             self._done.clear()
+
+
+def run_child(script: str, job: dict, *, module: str, unavailable: str, doing: str, what: str, starts_with: bytes) -> bytes:
+    """Run the Python `script` in a child process, `job` as JSON on its stdin, and return its stdout: the
+    worker-side network code (torch) it runs must never be imported into the API process.
+
+    404 `unavailable` when `module` (what the script needs) is not in this build; 503 "`doing` timed
+    out" after 120 s; 500 "`doing` failed" when the child fails or its output does not start with
+    `starts_with` (its stderr is logged as "`what` failed").
+    """
+    if importlib.util.find_spec(module) is None:
+        raise HTTPException(status_code=404, detail=unavailable)
+    try:
+        done = subprocess.run([sys.executable, "-c", script], input=json.dumps(job).encode(), capture_output=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        raise HTTPException(status_code=503, detail=f"{doing} timed out") from None
+    if done.returncode != 0 or not done.stdout.startswith(starts_with):
+        logger.error("%s failed: %s", what, done.stderr.decode(errors="replace")[-2000:])
+        raise HTTPException(status_code=500, detail=f"{doing} failed")
+    return done.stdout

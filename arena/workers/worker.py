@@ -39,27 +39,13 @@ logger = logging.getLogger("arena.workers")
 RECORD_RETRIES = 4
 
 
-class RunMonitor:
-    """Heartbeats, stores progress and reads the cancel flag, in a thread, while a run trains.
+class _Heartbeat:
+    """A daemon thread that calls `beat()` every `interval` seconds, from `start()` until `stop()`."""
 
-    The trainer's progress callback only records the latest Progress and returns the last answer, so
-    training never waits on the database, and a long epoch or generation still heartbeats.
-    """
-
-    def __init__(self, run_id: int, attempt: int, interval: float):
-        self.run_id = run_id
-        self.attempt = attempt
+    def __init__(self, interval: float, name: str):
         self.interval = interval
-        self.latest: Progress | None = None
-        self.written: Progress | None = None
-        self.cancel = False  # the job was cancelled
-        self.lost = False  # another attempt owns the run now (this worker was presumed dead)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"arena-heartbeat-{run_id}", daemon=True)
-
-    def progress(self, update: Progress) -> bool:
-        self.latest = update
-        return self.cancel or self.lost
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -71,6 +57,30 @@ class RunMonitor:
     def _loop(self) -> None:
         while not self._stopping.wait(self.interval):
             self.beat()
+
+    def beat(self) -> None:
+        raise NotImplementedError
+
+
+class RunMonitor(_Heartbeat):
+    """Heartbeats, stores progress and reads the cancel flag, in a thread, while a run trains.
+
+    The trainer's progress callback only records the latest Progress and returns the last answer, so
+    training never waits on the database, and a long epoch or generation still heartbeats.
+    """
+
+    def __init__(self, run_id: int, attempt: int, interval: float):
+        super().__init__(interval, name=f"arena-heartbeat-{run_id}")
+        self.run_id = run_id
+        self.attempt = attempt
+        self.latest: Progress | None = None
+        self.written: Progress | None = None
+        self.cancel = False  # the job was cancelled
+        self.lost = False  # another attempt owns the run now (this worker was presumed dead)
+
+    def progress(self, update: Progress) -> bool:
+        self.latest = update
+        return self.cancel or self.lost
 
     def beat(self) -> None:
         latest = self.latest
@@ -123,39 +133,28 @@ def claim_and_run(self, run_id: int) -> str:
     return _record(claim, status, result=result.to_dict(), versions=versions)
 
 
-class BatchMonitor:
-    """RunMonitor for the runs of one batch (one job): one thread heartbeats all of them.
+class BatchMonitor(_Heartbeat):
+    """RunMonitor for the runs of one batch (one job): one thread heartbeats all of them (their own
+    threads are never started).
 
     `progress(seed, Progress)` is the callback of `execute_seeds`; it answers per run (that run was lost)
     and per job (cancelled).
     """
 
     def __init__(self, claims: list[queries.Claim], interval: float):
+        super().__init__(interval, name="arena-heartbeat-batch")
         self.monitors = {claim.seed: RunMonitor(claim.run_id, claim.attempt, interval) for claim in claims}
-        self.interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="arena-heartbeat-batch", daemon=True)
 
     def progress(self, seed: int, update: Progress) -> bool:
-        monitor = self.monitors[seed]
-        monitor.latest = update
-        return monitor.cancel or monitor.lost
+        return self.monitors[seed].progress(update)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self.interval):
-            cancel = False
-            for monitor in self.monitors.values():
-                monitor.beat()
-                cancel = cancel or monitor.cancel
-            for monitor in self.monitors.values():  # one job: a cancel seen by one run stops them all
-                monitor.cancel = monitor.cancel or cancel
+    def beat(self) -> None:
+        cancel = False
+        for monitor in self.monitors.values():
+            monitor.beat()
+            cancel = cancel or monitor.cancel
+        for monitor in self.monitors.values():  # one job: a cancel seen by one run stops them all
+            monitor.cancel = monitor.cancel or cancel
 
 
 @app.task(name=RUN_BATCH_TASK, bind=True)
