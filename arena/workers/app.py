@@ -16,6 +16,7 @@ timer runs on the worker's main loop in the parent process: no Python thread exi
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import Celery, signals
 from kombu import Exchange, Queue
@@ -38,8 +39,23 @@ EMBEDDED_TRANSPORT = "arena.workers.app:EmbeddedTransport"
 
 
 class _EmbeddedChannel(kombu_sqlalchemy.Channel):
-    """Kombu's SQLAlchemy channel, minus its one pitfall: it hands every transport option to
-    create_engine, so `polling_interval` (read by the virtual transport) would make create_engine fail."""
+    """Kombu's SQLAlchemy channel, minus two pitfalls:
+
+    - it hands every transport option to create_engine, so `polling_interval` (read by the virtual
+      transport) would make create_engine fail;
+    - it keeps one SQLAlchemy session per channel, used from every thread: when a pool process is
+      killed, the worker's task-handler thread rejects (requeues) the lost message while the consumer
+      polls, and the shared session failed with IllegalStateChangeError, which stopped the whole worker
+      (a fault test found it). Here each thread gets its own session.
+    """
+
+    @property
+    def session(self):
+        sessions = self.__dict__.setdefault("_thread_sessions", threading.local())
+        if getattr(sessions, "session", None) is None:
+            _, make_session = self._open()
+            sessions.session = make_session()
+        return sessions.session
 
     def _engine_from_config(self):
         from sqlalchemy import create_engine
