@@ -50,6 +50,16 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A CLI mistake: exit code 2, one line on stderr starting "arena: ", no traceback, these words."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("arena: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.2, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -22,6 +22,8 @@ import httpx
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_VARIABLES = ("DATABASE_URL", "BROKER_URL", "ARENA_URL", "ARENA_DATA_DIR", "ARENA_API_HOST", "ARENA_API_PORT")
 
@@ -32,15 +34,6 @@ def environment() -> dict[str, str]:
 
 def arena(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "arena", *args], capture_output=True, text=True, timeout=timeout, env=environment(), cwd=ROOT)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("arena: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # --- offline ----------------------------------------------------------------------------------------
