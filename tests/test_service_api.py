@@ -46,6 +46,25 @@ BAD_PAYLOADS = [
 ]
 
 
+BIG_NETWORK = {"input_size": 1, "hidden_sizes": [1024] * 8, "output_size": 1}  # about 7.4 million parameters
+# What a job would really cost, priced at submit time (the service's limits: 422 naming the limit).
+BAD_PAYLOADS += [
+    # The audit's case: a GA population of 2,000 networks of 8 x 1024 (about 15 billion floats).
+    ("ga population x parameters", {"task": "sine", "methods": ["ga"], "seeds": 1, "architecture": BIG_NETWORK,
+                                    "ga": {"population_size": 2000, "num_parents_mating": 20}}, ["body", "ga", "population_size"], ["ARENA_MAX_POPULATION_PARAMETERS"]),
+    ("cmaes population x parameters", {"task": "sine", "methods": ["cmaes"], "seeds": 1, "architecture": BIG_NETWORK,
+                                       "cmaes": {"population_size": 100}}, ["body", "cmaes", "population_size"], ["ARENA_MAX_POPULATION_PARAMETERS"]),
+    ("ppo environments x parameters", {"task": "car-oval", "methods": ["backprop"], "seeds": 1,
+                                       "architecture": {"input_size": 6, "hidden_sizes": [1024] * 8, "output_size": 2, "output_activation": "tanh"},
+                                       "ppo": {"num_envs": 4096, "num_steps": 2}}, ["body", "ppo", "num_envs"], ["ARENA_MAX_POPULATION_PARAMETERS"]),
+    # The audit's 200 CPU-hours: 100 seeds x 2 methods x 3,600 s.
+    ("cpu seconds per job", {"task": "xor", "methods": ["ga", "cmaes"], "seeds": 100, "budget": {"seconds": 3600}}, ["body", "budget"], ["ARENA_MAX_JOB_CPU_SECONDS"]),
+    # No seconds budget: estimated from evaluations (at most the time limit per run).
+    ("cpu seconds estimated from evaluations", {"task": "sine", "methods": ["backprop"], "seeds": 100, "architecture": BIG_NETWORK,
+                                               "budget": {"evaluations": 10**9}}, ["body", "budget"], ["ARENA_MAX_JOB_CPU_SECONDS"]),
+]  # fmt: skip
+
+
 def jobs_stored(service) -> int:
     return service.client.get("/jobs", params={"limit": 1}).json()["total"]
 

@@ -1,6 +1,7 @@
 """Access and cost, over real HTTP: API keys (ARENA_AUTH=keys, ARENA_READS=keys), quotas and the rate limit
-(429 with Retry-After), CSRF-safe writes and closed CORS, cost caps (422 naming the limit, nothing
-stored), Idempotency-Key, and failed runs' one-line errors. See docs/threat-model.md.
+(429 with Retry-After), CSRF-safe writes and closed CORS, Idempotency-Key, and failed runs' one-line
+errors. See docs/threat-model.md. Cost caps (422 naming the limit, nothing stored) are among the bad
+payloads of tests/test_service_api.py.
 
 `keyed_service` is an embedded API alone (no worker: runs stay queued, so quotas are exact) with keys
 required for writes and reads; `service` is the default (no keys) in both modes.
@@ -19,7 +20,6 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 XOR = {"task": "xor", "methods": ["ga"], "seeds": 1, "budget": {"evaluations": 1000}}
-BIG_NETWORK = {"input_size": 1, "hidden_sizes": [1024] * 8, "output_size": 1}  # about 7.4 million parameters
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -210,35 +210,6 @@ def test_idempotency_keys_are_per_api_key(keyed_service, reader):
     other = keyed_service.client.post("/jobs", json=XOR, headers={**bearer(bob), **token})
     assert (first.status_code, replay.status_code, other.status_code) == (202, 200, 202)
     assert replay.json()["job_id"] == first.json()["job_id"] != other.json()["job_id"]
-
-
-# --- cost caps ------------------------------------------------------------------------------------------
-
-EXPENSIVE = [
-    # The audit's case: a GA population of 2,000 networks of 8 x 1024 (about 15 billion floats).
-    ("ga population x parameters", {"task": "sine", "methods": ["ga"], "seeds": 1, "architecture": BIG_NETWORK,
-                                    "ga": {"population_size": 2000, "num_parents_mating": 20}}, ["body", "ga", "population_size"], "ARENA_MAX_POPULATION_PARAMETERS"),
-    ("cmaes population x parameters", {"task": "sine", "methods": ["cmaes"], "seeds": 1, "architecture": BIG_NETWORK,
-                                       "cmaes": {"population_size": 100}}, ["body", "cmaes", "population_size"], "ARENA_MAX_POPULATION_PARAMETERS"),
-    ("ppo environments x parameters", {"task": "car-oval", "methods": ["backprop"], "seeds": 1,
-                                       "architecture": {"input_size": 6, "hidden_sizes": [1024] * 8, "output_size": 2, "output_activation": "tanh"},
-                                       "ppo": {"num_envs": 4096, "num_steps": 2}}, ["body", "ppo", "num_envs"], "ARENA_MAX_POPULATION_PARAMETERS"),
-    # The audit's 200 CPU-hours: 100 seeds x 2 methods x 3,600 s.
-    ("cpu seconds per job", {"task": "xor", "methods": ["ga", "cmaes"], "seeds": 100, "budget": {"seconds": 3600}}, ["body", "budget"], "ARENA_MAX_JOB_CPU_SECONDS"),
-    # No seconds budget: estimated from evaluations (at most the time limit per run).
-    ("cpu seconds estimated from evaluations", {"task": "sine", "methods": ["backprop"], "seeds": 100, "architecture": BIG_NETWORK,
-                                               "budget": {"evaluations": 10**9}}, ["body", "budget"], "ARENA_MAX_JOB_CPU_SECONDS"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("name, body, location, limit", EXPENSIVE, ids=[case[0] for case in EXPENSIVE])
-def test_costly_jobs_are_422_naming_the_limit_and_store_nothing(service, name, body, location, limit):
-    before = jobs_stored(service)
-    response = service.client.post("/jobs", json=body)
-    assert response.status_code == 422, response.text
-    errors = response.json()["detail"]
-    assert any(error["loc"][: len(location)] == location and limit in error["msg"] for error in errors), errors
-    assert jobs_stored(service) == before
 
 
 # --- CSRF and CORS --------------------------------------------------------------------------------------
