@@ -10,7 +10,7 @@ The public Python API, stable however the modules move:
 Importing `arena` is light (no torch); `execute` imports torch when it runs.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _PUBLIC = {
     "resolve": "arena.runspec",

@@ -228,6 +228,27 @@ class RunClock:
         )
 
 
+class SharedClock(RunClock):
+    """A run clock for seeds trained together (`train_seeds`): its seconds are the run's share of the
+    batch's time, advanced by the trainer (`share`, `cpu_share`), not the time since it started."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.share = 0.0
+        self.cpu_share = 0.0
+
+    def seconds(self) -> float:
+        return self.share
+
+    def cpu_seconds(self) -> float:
+        return self.cpu_share
+
+
+def for_seed(progress, seed: int):
+    """`train_seeds` reports progress as progress(seed, report); one seed's clock takes progress(report)."""
+    return None if progress is None else (lambda report: progress(seed, report))
+
+
 class ChampionCheck:
     """The solve check on a generation's champion, for the population methods (GA, CMA-ES).
 
@@ -244,13 +265,16 @@ class ChampionCheck:
         self._champion = None
         self._verdict: tuple = (None, None)
 
-    def __call__(self, champion) -> tuple:
+    def __call__(self, champion, predictions=None) -> tuple:
+        """`predictions`: the champion's outputs on the training set from the generation's own forward
+        pass, on tasks that score on their training set (`task.scores_on_training_set`): judged instead
+        of a second forward, as backprop reuses its training forward there."""
         import numpy as np  # here: the contract is read by the HTTP API and the CLI, which need no numpy
 
         if not (self.clock.step % self.task.info.eval_interval == 0 and self.clock.due()):
             return None, None
         if not self.task.info.noisy_fitness and self._champion is not None and np.array_equal(champion, self._champion):
             return self._verdict
-        score, solved, _ = self.task.evaluate(self.single(champion))
+        score, solved, _ = self.task.evaluate(self.single(champion) if predictions is None else lambda _x: predictions)
         self._champion, self._verdict = champion.copy(), (score, solved)
         return score, solved

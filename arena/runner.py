@@ -59,10 +59,11 @@ def execute_seeds(spec: RunSpec, seeds, progress=None) -> list[RunResult]:
     Backprop trains the seeds as one stacked model (`backprop.train_seeds`): every seed's result is its
     unbatched run's, up to float reduction order, with evaluations counted per seed exactly as unbatched;
     its seconds are its share of the batch's time and `metrics["batched"]` is the number of seeds.
-    CMA-ES runs the seeds' strategies in lock-step on supervised tasks (`cmaes.train_seeds`): S
-    populations in one stacked forward, each seed bit for bit its unbatched run. Algorithms without a
-    batched trainer (ga, ppo; cmaes on control tasks) run the seeds one after another, each exactly as
-    `execute` would (bit for bit). `progress(seed, Progress)` returning True cancels that seed.
+    The GA (`ga.train_seeds`, with its default vectorised operators) and CMA-ES (`cmaes.train_seeds`)
+    run the seeds in lock-step on supervised tasks: S populations in one stacked forward, each seed bit
+    for bit its unbatched run. Where an algorithm has no batched trainer or its `batches(task, settings)`
+    says no (ppo; control tasks; the GA with PyGAD's built-in operators) the seeds run one after
+    another, each exactly as `execute` would (bit for bit). `progress(seed, Progress)` returning True cancels that seed.
     """
     import torch
 
@@ -75,7 +76,7 @@ def execute_seeds(spec: RunSpec, seeds, progress=None) -> list[RunResult]:
     task = make_task(spec.task, spec.task_options)
     module = ALGORITHMS[spec.algorithm]
     batched = getattr(module, "train_seeds", None)
-    if batched is not None and len(seeds) > 1 and getattr(module, "batches_task", lambda _task: True)(task):
+    if batched is not None and len(seeds) > 1 and getattr(module, "batches", lambda _task, _settings: True)(task, spec.settings):
         return batched(task, spec.architecture, spec.settings, spec.budget, seeds, progress)
     results = []
     for seed in seeds:

@@ -107,36 +107,65 @@ def test_cancel_one_seed_through_the_callback():
     assert results[0].evaluations == 6000
 
 
-@pytest.mark.parametrize("method", ["ga", "cmaes"])
-def test_unbatched_methods_fall_back_to_one_after_another_bit_for_bit(method):
-    spec = resolve("xor", method, budget={"evaluations": 3000, "stop_on_solve": False})
+@pytest.mark.parametrize(
+    "method, settings, batched",
+    [
+        ("ga", {"operators": "pygad"}, None),  # PyGAD's own operators: one seed after another
+        ("ga", {"parent_selection_type": "rank"}, None),
+        ("ga", {"crossover_type": "none"}, None),
+        ("ga", {}, 2),
+        ("cmaes", {}, 2),
+    ],
+)
+def test_execute_seeds_is_bit_for_bit_execute_batched_or_not(method, settings, batched):
+    spec = resolve("xor", method, budget={"evaluations": 3000, "stop_on_solve": False}, settings=settings)
     seeds = [2, 9]
     for seed, result in zip(seeds, execute_seeds(spec, seeds)):
         alone = execute(spec, seed)
         assert counts(result) == counts(alone)
         assert result.score == alone.score and result.weights == alone.weights
-        assert result.metrics.get("batched") == (2 if method == "cmaes" else None)
+        assert result.metrics.get("batched") == batched
 
 
-@pytest.mark.parametrize("task", ["xor", "parity-3", "sine", "ripple2d", "full-adder"])
-def test_a_stacked_forward_gives_each_member_its_floats_alone(task):
-    # What makes batched CMA-ES bit for bit: a member's output does not depend on what it is stacked with.
-    import torch
+@pytest.mark.parametrize(
+    "task, budget, settings",
+    [
+        ("xor", {"evaluations": 20_000}, {}),
+        ("xor", {"evaluations": 20_000, "stop_on_solve": False}, {}),
+        ("parity-3", {"evaluations": 50_000}, {"crossover_type": "two_points", "tournament_size": 5}),
+        ("full-adder", {"evaluations": 40_000}, {"crossover_type": "single_point", "mutation_type": "random"}),
+        ("sine", {"evaluations": 100_000, "stop_on_solve": False}, {"population_size": 30, "num_parents_mating": 10}),
+        ("xor", {"evaluations": 5_000}, {"keep_elitism": 0}),
+        # Rare mutation and crossover: many children are copies of a parent, so PyGAD's fitness cache
+        # (and the evaluations it saves) must be reproduced exactly.
+        ("xor", {"evaluations": 5_000, "stop_on_solve": False}, {"mutation_probability": 0.01, "crossover_probability": 0.2}),
+    ],
+)
+def test_ga_seeds_in_lock_step_are_bit_for_bit_their_pygad_runs(task, budget, settings):
+    spec = resolve(task, "ga", budget=budget, settings=settings)
+    seeds = [0, 1, 2, 7, 30, 31]
+    for seed, result in zip(seeds, execute_seeds(spec, seeds)):
+        alone = execute(spec, seed)
+        assert counts(result) == counts(alone), seed
+        assert result.score == alone.score and result.weights == alone.weights, seed
+        assert [p["score"] for p in result.curve] == [p["score"] for p in alone.curve]
+        assert result.metrics == {**alone.metrics, "batched": len(seeds)}
 
-    from arena.methods.cmaes import stacked_forward
-    from arena.models.network import PopulationForward
 
-    spec = resolve(task, "cmaes")
-    forward = PopulationForward(spec.architecture)
-    x = torch.from_numpy(make_task(task).x_train)
-    rng = np.random.default_rng(0)
-    for trial in range(30):
-        sizes = rng.choice([2, 3, 5, 6, 7, 12, 13, 24, 48], size=rng.integers(1, 7)).tolist()
-        population = rng.normal(size=(sum(sizes), spec.architecture.num_parameters))
-        stacked = stacked_forward(forward, population, x, sizes)
-        bounds = np.cumsum([0, *sizes])
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            assert torch.equal(stacked[start:stop], forward(torch.as_tensor(population[start:stop], dtype=torch.float32), x)), (sizes, start)
+def test_ga_cancel_one_seed_and_shares_of_time():
+    spec = resolve("xor", "ga", budget={"evaluations": 20_000, "stop_on_solve": False})
+    calls = {}
+
+    def progress(seed, report):
+        calls[seed] = calls.get(seed, 0) + 1
+        return seed == 4 and calls[seed] >= 3
+
+    results = execute_seeds(spec, [3, 4, 5], progress)
+    assert [r.stopped for r in results] == ["budget", "cancelled", "budget"]
+    assert results[1].evaluations < min(results[0].evaluations, results[2].evaluations)
+    assert all(r.seconds > 0 and r.cpu_seconds > 0 for r in results)
+    alone = execute(spec, 5)
+    assert counts(results[2]) == counts(alone) and results[2].weights == alone.weights  # a cancelled partner changes nothing
 
 
 @pytest.mark.parametrize(

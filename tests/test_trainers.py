@@ -116,20 +116,36 @@ def test_vectorised_crossover_takes_genes_from_the_two_parents():
     rng = np.random.default_rng(0)
     parents = np.stack([np.zeros(10), np.ones(10), np.full(10, 2.0)])
     for kind in ("uniform", "single_point", "two_points"):
-        config = ga.GASettings(crossover_type=kind, crossover_probability=1.0)
-        children = ga.vectorised_crossover(config, rng)(parents, (6, 10), None)
+        config = ga.GASettings(crossover_type=kind, crossover_probability=1.0, num_parents_mating=3, population_size=8, keep_elitism=2)
+        children = ga.crossover(parents[None], ga.draw_generation([rng], config, 3, 6, 10), config)[0]
+        assert children.shape == (6, 10)
         for k, child in enumerate(children):
             assert set(child) <= {parents[k % 3][0], parents[(k + 1) % 3][0]}
     config = ga.GASettings(crossover_type="uniform", crossover_probability=0.0)
-    assert np.array_equal(ga.vectorised_crossover(config, rng)(parents, (3, 10), None), parents)
+    assert np.array_equal(ga.crossover(parents[None], ga.draw_generation([rng], config, 3, 3, 10), config)[0], parents)
 
 
-def test_vectorised_mutation_rate():
-    config = ga.GASettings(mutation_probability=0.1, mutation_range=0.5, mutation_type="random")
-    offspring = np.zeros((200, 100))
-    mutated = ga.vectorised_mutation(config, np.random.default_rng(0))(offspring.copy(), None)
+@pytest.mark.parametrize("kind", ["random", "gaussian"])
+def test_vectorised_mutation_rate(kind):
+    config = ga.GASettings(mutation_probability=0.1, mutation_range=0.5, mutation_type=kind)
+    draws = ga.draw_generation([np.random.default_rng(0)], config, 20, 200, 100)
+    mutated = ga.mutate(np.zeros((1, 200, 100)), draws, config)[0]
     changed = mutated != 0
-    assert 0.08 < changed.mean() < 0.12 and np.abs(mutated).max() <= 0.5
+    assert 0.08 < changed.mean() < 0.12
+    if kind == "random":
+        assert np.abs(mutated).max() <= 0.5 and mutated.min() < -0.45 and mutated.max() > 0.45
+    else:
+        assert 0.45 < mutated[changed].std() < 0.55
+
+
+def test_tournament_picks_the_fittest_contender():
+    config = ga.GASettings(population_size=6, tournament_size=3)
+    draws = ga.draw_generation([np.random.default_rng(1), np.random.default_rng(2)], config, 20, 4, 5)
+    fitness = np.array([[0.0, 5, 1, 2, 3, 4], [9.0, 1, 2, 3, 4, 5]])
+    winners = ga.tournament(fitness, draws)
+    for s in range(2):
+        for j in range(20):
+            assert fitness[s, winners[s, j]] == fitness[s, draws.contenders[s, j]].max()
 
 
 class NoisyTask:

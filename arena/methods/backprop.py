@@ -20,7 +20,7 @@ from pydantic import Field
 
 import numpy as np
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
+from arena.contract import Budget, ProgressCallback, RunClock, RunResult, SharedClock, check_every, for_seed
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.validation import Model
 
@@ -82,7 +82,7 @@ def train(
 
     clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
     best_weights = module_to_vector(model)
-    if batch_size == n and reuses_training_forward(task):
+    if batch_size == n and getattr(task, "scores_on_training_set", False):
         # The training batch is the held-out set: the forward pass at the start of epoch k+1 is the
         # solve check of the weights epoch k produced (judged before the step changes them), so no
         # second forward. Same weights judged at the same evaluation count as a separate check.
@@ -124,15 +124,6 @@ def train(
     vector_to_module(best_weights, model)
     score, solved, metrics = task.evaluate(forward)
     return clock.finish(best_weights.numpy(), score, solved, metrics)
-
-
-def reuses_training_forward(task) -> bool:
-    """Whether the solve check can reuse a full-batch training forward: the held-out set is the training set."""
-    return (
-        getattr(task, "is_logic", False)
-        and np.array_equal(task.x_train, task.x_test)
-        and np.array_equal(task.y_train, task.y_test)
-    )
 
 
 # --- many seeds as one stacked model ---------------------------------------------------------------
@@ -237,7 +228,7 @@ def train_seeds(
         return True
 
     clocks = [
-        _SharedClock(budget, task.info.higher_is_better, None if progress is None else _for_seed(progress, seed), check_every(task))
+        SharedClock(budget, task.info.higher_is_better, for_seed(progress, seed), check_every(task))
         for seed in seeds
     ]
     x, y = torch.from_numpy(task.x_train), torch.from_numpy(task.y_train)
@@ -245,7 +236,7 @@ def train_seeds(
     n = len(x)
     batch_size = min(settings.batch_size or n, n)
     shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
-    reuse = batch_size == n and reuses_training_forward(task)
+    reuse = batch_size == n and getattr(task, "scores_on_training_set", False)
 
     def judge(predictions: np.ndarray) -> list[int]:
         """Solve-check the active rows on their held-out predictions; return the rows that stop."""
@@ -344,22 +335,3 @@ def evaluate_many(task, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray
     else:
         solved = mse < task.mse_threshold
     return np.where(finite, mse, np.inf), solved & finite
-
-
-def _for_seed(progress, seed: int):
-    return lambda report: progress(seed, report)
-
-
-class _SharedClock(RunClock):
-    """A run clock whose seconds are the run's share of a batch's time (advanced by `train_seeds`)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.share = 0.0
-        self.cpu_share = 0.0
-
-    def seconds(self) -> float:
-        return self.share
-
-    def cpu_seconds(self) -> float:
-        return self.cpu_share

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from arena.contract import Budget, ChampionCheck, ProgressCallback, RunClock, RunResult, check_every
+from arena.contract import Budget, ChampionCheck, ProgressCallback, RunClock, RunResult, SharedClock, check_every, for_seed
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.tasks.base import episode_seed
 from arena.validation import Model
@@ -163,8 +163,8 @@ def generations(task, architecture: Architecture, settings: CMAESSettings, seed:
 # --- many seeds in lock-step: S populations in one stacked forward ---------------------------------
 
 
-def batches_task(task) -> bool:
-    """Whether `train_seeds` batches this task: supervised tasks, whose fitness is one forward pass on the
+def batches(task, settings: CMAESSettings) -> bool:
+    """Whether `train_seeds` batches these runs: supervised tasks, whose fitness is one forward pass on the
     training set. Control tasks (episodes, per-step inputs) run one seed after another."""
     return not task.info.noisy_fitness and getattr(task, "x_train", None) is not None
 
@@ -186,7 +186,6 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
 
     import torch
 
-    from arena.methods.backprop import _SharedClock, _for_seed
     from arena.models.network import PopulationForward
     from arena.runner import seed_everything
 
@@ -221,7 +220,7 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
         seed_everything(seed)
         states.append(None)
         swap_out(i)
-        clocks.append(_SharedClock(budget, task.info.higher_is_better, None if progress is None else _for_seed(progress, seed), check_every(task)))
+        clocks.append(SharedClock(budget, task.info.higher_is_better, for_seed(progress, seed), check_every(task)))
         steps.append(generations(task, architecture, settings, seed, clocks[i], forward))
         advance(i, None)
 
@@ -229,7 +228,7 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
     while pending:
         order = list(pending)
         started, cpu_started = time.perf_counter(), time.thread_time()
-        stacked = stacked_forward(forward, np.concatenate([pending[i] for i in order]), x, [len(pending[i]) for i in order]).numpy()
+        stacked = forward.stacked(np.concatenate([pending[i] for i in order]), x, [len(pending[i]) for i in order]).numpy()
         share, cpu_share = (time.perf_counter() - started) / len(order), (time.thread_time() - cpu_started) / len(order)
         offset = 0
         for i in order:
@@ -243,29 +242,3 @@ def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budge
     for result in results:
         result.metrics["batched"] = count
     return results
-
-
-def stacked_forward(forward, population: np.ndarray, x, sizes: list[int]):
-    """`forward` (a PopulationForward) of S populations stacked (sum(sizes), n) on a shared batch x, giving
-    each member the floats its own population's forward gives it: the matrix products are stacked (one
-    batched product per layer), the activations are applied per population. torch's vectorised
-    elementwise kernels compute a tensor's last few elements on a scalar path whose rounding differs
-    (tanh, sigmoid), so an activation over the whole stack would round a member differently depending
-    on where it sits; per population, each block has its unbatched length and layout. A population of
-    one takes another matrix-product path in torch (differs in the last bit): CMA-ES populations have 2
-    or more."""
-    import torch
-
-    population = torch.as_tensor(population, dtype=torch.float32)
-    p = population.shape[0]
-    bounds = np.cumsum([0, *sizes]).tolist()
-    last = len(forward.slices) - 1
-    with torch.no_grad():
-        h = x
-        for i, (w, shape, b) in enumerate(forward.slices):
-            weight = population[:, w].view(p, *shape)
-            bias = population[:, b].unsqueeze(1)
-            h = torch.baddbmm(bias, h.expand(p, -1, -1), weight.transpose(1, 2)) if h.dim() == 3 else torch.matmul(h, weight.transpose(1, 2)) + bias
-            activation = forward.output if i == last else forward.hidden
-            h = torch.cat([activation(h[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])])
-    return h

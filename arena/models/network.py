@@ -117,6 +117,31 @@ class PopulationForward:
             h = self.output(h) if i == last else self.hidden(h)
         return h
 
+    @torch.no_grad()
+    def stacked(self, population: np.ndarray, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        """S populations stacked (sum(sizes), n) on a shared batch x, giving each member the floats its
+        own population's forward gives it (how the GA's and CMA-ES's `train_seeds` score many seeds at
+        once): the matrix products are stacked (one batched product per layer), the activations are
+        applied per population. torch's vectorised elementwise kernels compute a tensor's last few
+        elements on a scalar path whose rounding differs (tanh, sigmoid), so an activation over the whole
+        stack would round a member differently depending on where it sits; per population, each block
+        has its unbatched length and layout. A population of one takes another matrix-product path in
+        torch (it can differ in the last bit)."""
+        population = torch.as_tensor(population, dtype=torch.float32)
+        p = population.shape[0]
+        bounds = np.cumsum([0, *sizes]).tolist()
+        last = len(self.slices) - 1
+        h = x
+        for i, (w, shape, b) in enumerate(self.slices):
+            weight = population[:, w].view(p, *shape)
+            bias = population[:, b].unsqueeze(1)
+            h = torch.baddbmm(bias, h.expand(p, -1, -1), weight.transpose(1, 2)) if h.dim() == 3 else torch.matmul(
+                h, weight.transpose(1, 2)
+            ) + bias
+            activation = self.output if i == last else self.hidden
+            h = torch.cat([activation(h[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])])
+        return h
+
     def numpy(self, population: np.ndarray):
         """A numpy-facing forward for one population, as the task interface expects."""
         pop = torch.as_tensor(population, dtype=torch.float32)

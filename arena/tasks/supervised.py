@@ -35,6 +35,11 @@ class SupervisedTask:
         self.y_test = np.ascontiguousarray(y_test, dtype=np.float32)
         self.mse_threshold = mse_threshold  # None: a logic task, solved by the 0.5 rule
         self._target_sign = np.where(self.y_test > 0.5, 1.0, -1.0).astype(np.float32)
+        # Logic tasks score on their training set (the whole truth table): a method's solve check may
+        # reuse the forward pass it trained with instead of running a second one.
+        self.scores_on_training_set = bool(
+            np.array_equal(self.x_train, self.x_test) and np.array_equal(self.y_train, self.y_test)
+        )
 
     @property
     def is_logic(self) -> bool:
