@@ -111,6 +111,7 @@ def generations(task, architecture: Architecture, settings: CMAESSettings, seed:
     population_size = settings.population_size
     best_weights = None
     check = ChampionCheck(task, clock, forward.single)  # the solve check on each generation's champion
+    reuse = getattr(task, "scores_on_training_set", False)
 
     for restart in range(1000):
         # The initial mean: one draw of the shared initial-weight distribution (torch's seeded generator).
@@ -135,15 +136,24 @@ def generations(task, architecture: Architecture, settings: CMAESSettings, seed:
         while not es.stop():
             solutions = np.asarray(es.ask())
             population_forward = yield solutions
-            fitness, used = task.fitness(population_forward, episode_seed(seed, generation))
+            outputs = {}
+
+            def forward_and_keep(x, population_forward=population_forward):
+                outputs["predictions"] = population_forward(x)
+                return outputs["predictions"]
+
+            fitness, used = task.fitness(forward_and_keep, episode_seed(seed, generation))
             clock.evaluations += used
             # pycma minimises; the task's fitness is higher-is-better.
             losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)
             es.tell(list(solutions), losses.tolist())
             generation += 1
 
-            champion = solutions[int(np.argmin(losses))]
-            score, solved = check(champion)  # reuses the verdict on an unchanged champion
+            index = int(np.argmin(losses))
+            champion = solutions[index]
+            # On logic tasks the champion is judged on the outputs its fitness came from (no second forward).
+            predictions = outputs["predictions"][index] if reuse else None
+            score, solved = check(champion, predictions)  # reuses the verdict on an unchanged champion
             if clock.record(score, bool(solved)):
                 best_weights = champion.copy()
             if clock.should_stop():
