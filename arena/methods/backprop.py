@@ -55,11 +55,12 @@ def train(
     import torch
     import torch.nn.functional as F
 
-    from arena.models.network import build_module, initial_vectors, module_to_vector, vector_to_module
+    from arena.models.network import build_module, flat_parameters, initial_vectors, vector_to_module
 
     # The same initial-weight distribution as the other methods' (arena.models.network.initial_vectors).
     model = build_module(architecture)
     vector_to_module(initial_vectors(architecture, 1, settings.init, settings.init_scale)[0], model)
+    weights = flat_parameters(model)  # the parameters are views of it: keeping the best network is a clone
     if settings.optimizer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=settings.learning_rate, momentum=settings.momentum)
     elif settings.optimizer == "rmsprop":
@@ -81,7 +82,7 @@ def train(
     shuffle = torch.Generator().manual_seed(seed)  # mini-batch order, reproducible per seed
 
     clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
-    best_weights = module_to_vector(model)
+    best_weights = weights.clone()
     if batch_size == n and getattr(task, "scores_on_training_set", False):
         # The training batch is the held-out set: the forward pass at the start of epoch k+1 is the
         # solve check of the weights epoch k produced (judged before the step changes them), so no
@@ -94,7 +95,7 @@ def train(
                 predictions = output.detach().numpy()
                 score, solved, _ = task.evaluate(lambda _inputs: predictions)
                 if clock.record(score, solved):
-                    best_weights = module_to_vector(model)
+                    best_weights = weights.clone()
                 if clock.should_stop():
                     break
             criterion(output, y).backward()
@@ -115,7 +116,7 @@ def train(
             if clock.due():
                 score, solved, _ = task.evaluate(forward)
                 if clock.record(score, solved):
-                    best_weights = module_to_vector(model)
+                    best_weights = weights.clone()
             else:
                 clock.record(None)
             if clock.should_stop():

@@ -41,6 +41,18 @@ def module_to_vector(module: nn.Module) -> torch.Tensor:
     return nn.utils.parameters_to_vector(module.parameters()).detach().clone()
 
 
+def flat_parameters(module: nn.Module) -> torch.Tensor:
+    """Move the module's parameters into one flat tensor (in `module_to_vector` order) and return it: the
+    parameters become views of it, so a copy of the whole network is one `clone()` (a trainer keeps its
+    best network every time it improves)."""
+    flat = module_to_vector(module)
+    offset = 0
+    for parameter in module.parameters():
+        parameter.data = flat[offset : offset + parameter.numel()].view_as(parameter)
+        offset += parameter.numel()
+    return flat
+
+
 def vector_to_module(vector, module: nn.Module) -> nn.Module:
     nn.utils.vector_to_parameters(torch.as_tensor(vector, dtype=torch.float32), module.parameters())
     return module
