@@ -154,6 +154,15 @@ def test_population_methods_report_the_forwards_that_really_ran(method):
     assert again.metrics["compute"] == compute  # counted per run, not accumulated
 
 
+@pytest.mark.parametrize("method", ["ga", "cmaes"])
+def test_compute_counts_the_runs_own_network(method):
+    # Not the task's default 6-8-2: the multiply-adds are those of the network the run trains.
+    spec = resolve("car-oval", method, budget={"evaluations": 20_000, "stop_on_solve": False}, architecture={"input_size": 6, "hidden_sizes": [5, 3], "output_size": 2})
+    compute = execute(spec, seed=1).metrics["compute"]
+    assert compute["multiply_adds_per_forward"] == 6 * 5 + 5 * 3 + 3 * 2
+    assert compute["multiply_adds"] == compute["policy_forwards"] * (6 * 5 + 5 * 3 + 3 * 2)
+
+
 def test_ppo_reports_forward_and_backward_passes():
     spec = resolve("car-oval", "backprop", budget={"evaluations": 4096, "stop_on_solve": False}, settings={"update_epochs": 2, "num_minibatches": 4})
     result = execute(spec, seed=0)

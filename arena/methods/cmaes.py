@@ -40,10 +40,9 @@ from arena.validation import Model
 
 NAME = "cmaes"
 AUTO_DIAGONAL_PARAMETERS = 1_000
-# `train_seeds` (S seeds in lock-step, one stacked forward) is bit-for-bit the unbatched run but measured
-# 0.8x its speed (pycma's Python ask/tell dominates: benchmarks/bench_seeds.py), so the service does not
-# batch CMA-ES messages; `arena.execute_seeds` still uses it.
-BATCH_MESSAGES = False
+# `train_seeds` (S seeds in lock-step, one stacked forward) is bit-for-bit the unbatched run and about as
+# fast (pycma's Python ask/tell dominates: benchmarks/bench_seeds.py), but one message for a job's seeds
+# instead of one per seed saves the queue's per-message overhead, so the service batches CMA-ES too.
 WORST_FITNESS = 1e30  # pycma minimises; a diverged network (NaN) gets the worst value
 
 
@@ -142,7 +141,7 @@ def generations(task, architecture: Architecture, settings: CMAESSettings, seed:
                 outputs["predictions"] = population_forward(x)
                 return outputs["predictions"]
 
-            fitness, used = task.fitness(forward_and_keep, episode_seed(seed, generation))
+            fitness, used = task.fitness(forward_and_keep if reuse else population_forward, episode_seed(seed, generation))
             clock.evaluations += used
             # pycma minimises; the task's fitness is higher-is-better.
             losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)

@@ -183,7 +183,7 @@ def train(
             evaluated["predictions"] = population_forward(x)
             return evaluated["predictions"]
 
-        fitness, used = task.fitness(forward_and_keep, episode_seed(seed, generation))
+        fitness, used = task.fitness(forward_and_keep if reuse else population_forward, episode_seed(seed, generation))
         clock.evaluations += used
         return np.nan_to_num(np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, neginf=WORST_FITNESS, posinf=WORST_FITNESS)
 

@@ -161,6 +161,7 @@ class PopulationForward:
         def forward(x: np.ndarray) -> np.ndarray:
             return self(pop, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
+        forward.network = self  # what is behind it: a task that counts compute reads its architecture
         return forward
 
     def single(self, weights: np.ndarray):

@@ -153,7 +153,7 @@ class CarTask:
     def _start_or_continue_run(self, population_forward) -> int:
         """Multiply-adds per forward row of the network behind `population_forward`; a new run (a new
         `PopulationForward`, as ga.py and cmaes.py make one per run) resets the compute counts."""
-        owner = _population_forward_of(population_forward)
+        owner = getattr(population_forward, "network", None)  # set by PopulationForward.numpy
         if owner is not None and owner is not self._run_marker:
             self._run_marker = owner
             self.reset_compute()
@@ -217,18 +217,6 @@ def multiply_adds(architecture) -> int:
     """Multiply-adds of one forward pass of one row through a dense network (weights; biases are adds)."""
     sizes = architecture.layer_sizes() if callable(getattr(architecture, "layer_sizes", None)) else architecture.layer_sizes
     return int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
-
-
-def _population_forward_of(forward):
-    """The `PopulationForward` behind a `PopulationForward.numpy(...)` closure, or None."""
-    for cell in getattr(forward, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if hasattr(value, "arch") and hasattr(value, "slices"):
-            return value
-    return None
 
 
 @dataclass
