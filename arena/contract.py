@@ -90,13 +90,16 @@ def check_every(task) -> int | None:
     """The solve-check cadence of a task, in evaluations: the same for every method.
 
     A method checks its best network at most once every this many evaluations (and always before its
-    budget runs out); None means after every epoch or generation. The rule: the check's forward passes
-    on the held-out set may cost at most half the training evaluations they judge, so logic tasks (the
-    check is 2^n rows, and backprop reuses its training forward) check every step, and function tasks
-    (a 1,000-point grid on sine) every 2 x len(held-out set) evaluations. Control tasks: None (their
-    trainers check on their own schedule). The check is never counted as evaluations.
+    budget runs out); None means after every epoch or generation. Supervised tasks: the check's forward
+    passes on the held-out set may cost at most half the training evaluations they judge, so logic tasks
+    (the check is 2^n rows, and every method reuses its training forward there) check every step, and
+    function tasks (a 1,000-point grid on sine) every 2 x len(held-out set) evaluations. Control tasks:
+    the catalog's `TaskInfo.check_every` (car tasks: 2,048 agent-steps). The check is never counted as
+    evaluations.
     """
-    if getattr(task, "is_logic", True) or getattr(task, "x_test", None) is None:
+    if getattr(task, "x_test", None) is None:
+        return task.info.check_every
+    if getattr(task, "is_logic", True):
         return None
     return 2 * len(task.x_test)
 
@@ -252,8 +255,8 @@ def for_seed(progress, seed: int):
 class ChampionCheck:
     """The solve check on a generation's champion, for the population methods (GA, CMA-ES).
 
-    Called once a generation, before `clock.record`: at the same cadence as every method (every
-    `eval_interval` steps, when `clock.due()`), it returns the task's (score, solved) on the champion,
+    Called once a generation, before `clock.record`: at the same cadence as every method (when
+    `clock.due()`), it returns the task's (score, solved) on the champion,
     else (None, None). With a deterministic fitness an unchanged champion (an elite) has an unchanged
     score, so the last champion's verdict is reused instead of evaluating it again.
     """
@@ -271,7 +274,7 @@ class ChampionCheck:
         of a second forward, as backprop reuses its training forward there."""
         import numpy as np  # here: the contract is read by the HTTP API and the CLI, which need no numpy
 
-        if not (self.clock.step % self.task.info.eval_interval == 0 and self.clock.due()):
+        if not self.clock.due():
             return None, None
         if not self.task.info.noisy_fitness and self._champion is not None and np.array_equal(champion, self._champion):
             return self._verdict

@@ -173,3 +173,22 @@ def test_ppo_reports_forward_and_backward_passes():
     policy, value = 6 * 8 + 8 * 2, 6 * 64 + 64 * 64 + 64
     expected = compute["policy_forwards"] * policy + compute["value_forwards"] * value + 2 * m["update_samples"] * (policy + value)
     assert compute["multiply_adds"] == expected and compute["check_forwards"] > 0
+
+
+@pytest.mark.parametrize("method, settings", [("backprop", {"num_envs": 4, "num_steps": 128, "update_epochs": 2, "num_minibatches": 4}), ("ga", {"population_size": 4, "num_parents_mating": 2})])
+def test_car_solve_checks_run_at_most_once_every_2048_agent_steps_for_every_method(method, settings, monkeypatch):
+    from arena.contract import check_every
+    from arena.methods import ALGORITHMS
+    from arena.runner import seed_everything
+    from arena.tasks import make_task
+
+    spec = resolve("car-oval", method, budget={"evaluations": 8192, "stop_on_solve": False}, settings=settings)
+    task = make_task("car-oval")
+    assert check_every(task) == 2048
+    checks = []
+    evaluate = task.evaluate
+    monkeypatch.setattr(task, "evaluate", lambda forward: checks.append(1) or evaluate(forward))
+    seed_everything(0)
+    result = ALGORITHMS[spec.algorithm].train(task, spec.architecture, spec.settings, spec.budget, 0)
+    # PPO: 16 updates of 512 agent-steps; without the cadence it would check after each (17 with the final verdict).
+    assert 2 <= len(checks) <= result.evaluations // 2048 + 2

@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult
+from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.validation import Model, is_complete
 
@@ -146,7 +146,7 @@ def train(
         env = task.batch_env(settings.num_envs)
     if hasattr(task, "reset_compute"):
         task.reset_compute()
-    clock = RunClock(budget, task.info.higher_is_better, progress)
+    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
     scorer = PopulationForward(architecture)
 
     def distribution(agent, obs):
@@ -227,9 +227,9 @@ def train(
                 optimizer.step()
                 update_samples += len(mb)
 
-        # --- solve check every eval_interval updates, the first included (None: no check this update) ----
+        # --- solve check at the task's cadence in agent-steps, the first included (None: none this update)
         score = solved = None
-        if clock.step % task.info.eval_interval == 0:
+        if clock.due():
             score, solved, _, weights = evaluate_policy()
         if clock.record(score, bool(solved)):
             best_weights = weights
