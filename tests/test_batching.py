@@ -22,17 +22,18 @@ def test_batches_group_evaluation_budgets_of_batched_algorithms_only():
     runs = [(i, "backprop", None, "backprop") for i in range(20)]
     runs += [(100, "backprop", 30.0, "backprop"), (101, "backprop", 30.0, "backprop")]  # a seconds budget
     runs += [(200 + i, "ga", None, "ga") for i in range(3)]  # lock-step GA (ga.train_seeds)
-    runs += [(300 + i, "cmaes", None, "cmaes") for i in range(3)]  # BATCH_MESSAGES = False: lock-step measured slower
+    runs += [(300 + i, "cmaes", None, "cmaes") for i in range(3)]
+    runs += [(400 + i, "backprop", None, "ppo") for i in range(2)]  # no batched trainer: one message each
     grouped, singles = batches(runs, 16)
-    assert grouped == [(list(range(10)), "backprop"), (list(range(10, 20)), "backprop"), ([200, 201, 202], "ga")]
-    assert sorted(run_id for run_id, _, _ in singles) == [100, 101, 300, 301, 302]
+    assert grouped == [(list(range(10)), "backprop"), (list(range(10, 20)), "backprop"), ([200, 201, 202], "ga"), ([300, 301, 302], "cmaes")]
+    assert sorted(run_id for run_id, _, _ in singles) == [100, 101, 400, 401]
     assert batches(runs[:20], 1) == ([], [(i, "backprop", None) for i in range(20)])  # 1 disables batching
     grouped, singles = batches(runs[:17], 16)  # 17 -> 9 + 8
     assert [len(ids) for ids, _ in grouped] == [9, 8] and singles == []
     assert batches(runs[:3], 16, supervised=False) == ([], [(i, "backprop", None) for i in range(3)])  # car: one by one
 
 
-@pytest.mark.parametrize("method", ["backprop", "ga"])
+@pytest.mark.parametrize("method", ["backprop", "ga", "cmaes"])
 def test_a_batched_job_records_every_run_once_with_the_unbatched_counts(service, method):
     created = service.submit({"task": "xor", "methods": [method], "seeds": 20, "budget": {"evaluations": 60_000}})
     job = service.wait_job(created["job_id"], timeout=120)
