@@ -292,8 +292,8 @@ def train_seeds(task, architecture: Architecture, settings: GASettings, budget: 
         rngs.append(np.random.default_rng(seed))
         clocks.append(SharedClock(budget, task.info.higher_is_better, for_seed(progress, seed), check_every(task)))
         checks.append(ChampionCheck(task, clocks[-1], forward.single))
-    population = np.stack(initial)  # (S, P, n)
-    best = population[:, 0].copy()
+    pop = np.stack(initial)  # (A, P, n): the active seeds' populations, row by row as in `active`
+    best = pop[:, 0].copy()
     results: list[RunResult | None] = [None] * count
 
     reuse = getattr(task, "scores_on_training_set", False)
@@ -313,12 +313,11 @@ def train_seeds(task, architecture: Architecture, settings: GASettings, budget: 
         return fitness, used // len(predictions), predictions, rows
 
     started, cpu_started = time.perf_counter(), time.thread_time()
-    fitness, per_member, _, _ = score(population, np.ones((count, size), dtype=bool))
+    fit, per_member, _, _ = score(pop, np.ones((count, size), dtype=bool))
     for clock in clocks:
         clock.evaluations += size * per_member
     active = np.arange(count)
     while len(active):
-        pop, fit = population[active], fitness[active]
         rows = np.arange(len(active))[:, None]
         draws = draw_generation([rngs[i] for i in active], settings, parents, offspring, genes)
         winners = tournament(fit, draws)
@@ -343,7 +342,6 @@ def train_seeds(task, architecture: Architecture, settings: GASettings, budget: 
         new_fitness, per_member, predictions, fresh_rows = score(new, ~cached)
         if elites > 0:
             new_fitness[cached] = np.take_along_axis(known_fitness, np.argmax(match, axis=2), axis=1)[cached]
-        population[active], fitness[active] = new, new_fitness
 
         share, cpu_share = (time.perf_counter() - started) / len(active), (time.thread_time() - cpu_started) / len(active)
         started, cpu_started = time.perf_counter(), time.thread_time()
@@ -364,7 +362,7 @@ def train_seeds(task, architecture: Architecture, settings: GASettings, budget: 
                 final, final_solved, metrics = task.evaluate(forward.single(best[i]))
                 results[i] = clock.finish(best[i].copy(), final, final_solved, metrics)
                 stopped.append(row)
-        active = np.delete(active, stopped)
+        pop, fit, active = np.delete(new, stopped, axis=0), np.delete(new_fitness, stopped, axis=0), np.delete(active, stopped)
 
     for result in results:
         result.metrics["batched"] = count
