@@ -1,16 +1,21 @@
 """docker-compose.yml and the Dockerfile agree with the code: the variables the settings module reads, the
-`arena` subcommands that exist, the Celery queues, and the pins in pyproject.toml.
+`arena` subcommands that exist, the Celery queues, the pins in pyproject.toml, and the two images (the API's
+without torch, yet with every package an API process imports).
 
-No Docker engine runs here, so these tests read the files; `docker compose config` (or Debian's
-docker-compose) validates the file too when a client is installed.
+No Docker engine runs here, so these tests read the files (the images are not built); `docker compose config`
+(or Debian's docker-compose) validates the file too when a client is installed.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 ARENA_SERVICES = {name: spec for name, spec in SERVICES.items() if spec.get("image", "").startswith("arena")}
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
 WORKERS = {name: spec for name, spec in ARENA_SERVICES.items() if name.startswith("worker-")}
 
 
@@ -171,20 +177,212 @@ def test_the_api_listens_on_the_published_port():
     assert f":{env['ARENA_API_PORT']}/health" in " ".join(api["healthcheck"]["test"])
 
 
+def dockerfile_stages() -> dict[str, tuple[str, str]]:
+    """{stage name: (what it is built FROM, its instructions)} of the multi-stage Dockerfile."""
+    stages = {}
+    for block in re.split(r"^(?=FROM )", DOCKERFILE, flags=re.M)[1:]:
+        parent, name = re.match(r"FROM (\S+) AS (\S+)", block).groups()
+        stages[name] = (parent, block)
+    return stages
+
+
+def stage_text(name: str) -> str:
+    """A stage's instructions with those of every stage it is built from: what its image holds."""
+    stages = dockerfile_stages()
+    text = ""
+    while name in stages:
+        name, block = stages[name]
+        text = block + text
+    return text
+
+
 def test_dockerfile_pins_the_same_torch_as_the_project():
-    dockerfile = (ROOT / "Dockerfile").read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert re.search(r"^FROM python:3\.11-slim AS base", DOCKERFILE, re.M)
     torch_pin = re.search(r'"torch==([^"]+)"', pyproject).group(1)
-    assert f"torch=={torch_pin} --index-url https://download.pytorch.org/whl/cpu" in dockerfile
-    # The migrations ship inside the package; the image carries the package.
+    assert f"torch=={torch_pin} --index-url https://download.pytorch.org/whl/cpu" in stage_text("worker")
+    # The migrations ship inside the package; both images carry the package.
     assert (ROOT / "arena" / "migrations" / "env.py").exists()
-    assert "COPY arena ./arena" in dockerfile
+    for target in ("api", "worker"):
+        assert "COPY arena ./arena" in dockerfile_stages()[target][1], target
 
 
-def test_dockerignore_keeps_local_state_out_of_the_image():
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".venv", "var", ".git"} <= set(ignored)
+def test_the_api_and_the_migration_use_the_api_image_and_workers_the_worker_image():
+    assert {"api", "worker"} <= set(dockerfile_stages())
+    assert list(dockerfile_stages())[-1] == "worker"  # a bare `docker build .`: the full image
+    for name in ("api", "migrate"):
+        assert SERVICES[name]["build"] == {"context": ".", "target": "api"}, name
+    for name, spec in WORKERS.items():
+        assert spec["build"] == {"context": ".", "target": "worker"}, name
+    images = {name: spec["image"] for name, spec in ARENA_SERVICES.items()}
+    assert len({images["api"], images["migrate"]} & {images[name] for name in WORKERS}) == 0  # one tag, one target
+
+
+# --- the API image: no torch, and everything an API process imports --------------------------------
+
+WORKER_ONLY = {"torch", "pygad", "cma", "gymnasium"}
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def api_requirements() -> list[str]:
+    """The requirement lines the api stage installs, computed by the stage's own command (the `python -c`
+    script of its RUN line, with its WORKER_ONLY argument) from this pyproject.toml."""
+    text = stage_text("api")
+    script = re.search(r"RUN python -c '([^']+)' \$WORKER_ONLY > api-requirements\.txt", text).group(1)
+    worker_only = re.search(r'^ARG WORKER_ONLY="([^"]+)"', text, re.M).group(1).split()
+    assert set(worker_only) == WORKER_ONLY
+    assert "pip install -r api-requirements.txt" in text and "pip install --no-deps -e ." in text
+    done = subprocess.run([sys.executable, "-c", script, *worker_only], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+def installed_closure(requirements: list[str]) -> set[str]:
+    """The distributions those requirements install, with what they require in turn (extras and markers
+    honoured), read from this environment's installed metadata: what pip would install in the image."""
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    pending = [(Requirement(line), ()) for line in requirements]
+    while pending:
+        requirement, _ = pending.pop()
+        name = normalise(requirement.name)
+        key = f"{name}[{','.join(sorted(requirement.extras))}]"
+        if key in seen:
+            continue
+        seen.add(key)
+        seen.add(name)
+        try:
+            requires = importlib.metadata.distribution(name).requires or []
+        except importlib.metadata.PackageNotFoundError:
+            continue  # required only on other platforms: never imported here either
+        for line in requires:
+            child = Requirement(line)
+            extras = [""] + sorted(requirement.extras)
+            if child.marker is None or any(child.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append((child, ()))
+    return {name for name in seen if "[" not in name}
+
+
+def api_site_packages(directory: Path) -> Path:
+    """A site-packages holding only what the api stage installs: links to the files of the distributions in
+    `installed_closure(api_requirements())`, their metadata included. A Python started with `-S` (no site)
+    and this directory and the project on PYTHONPATH sees what a process in the api image sees."""
+    closure = installed_closure(api_requirements())
+    directory.mkdir()
+    for dist in importlib.metadata.distributions():
+        if normalise(dist.metadata["Name"]) not in closure:
+            continue
+        for file in dist.files or ():
+            top = file.parts[0]
+            if top in ("..", "__pycache__") or top.endswith(".pth"):
+                continue  # scripts, caches, start-up hooks: not importable
+            source, target = Path(dist.locate_file(top)), directory / top
+            if source.exists() and not target.is_symlink():
+                target.symlink_to(source)
+    return directory
+
+
+# `arena migrate`, `arena keys create`, then `arena api` (uvicorn, in a thread) answering every kind of request,
+# against PostgreSQL and Redis as in compose; prints each loaded module's file.
+_API_PROCESS = """
+import json, sys, threading, time
+import httpx
+from arena.cli import main
+from arena.models.architecture import Architecture
+from arena.service import queries
+from arena.service.db import session_scope
+from arena.service.tables import utcnow
+
+assert main(["migrate"]) == 0
+assert main(["keys", "create", "probe"]) == 0
+port = sys.argv[1]
+threading.Thread(target=main, args=(["api", "--port", port],), daemon=True).start()
+client = httpx.Client(base_url="http://127.0.0.1:" + port, timeout=120)
+for _ in range(600):
+    try:
+        if client.get("/health").status_code == 200:
+            break
+    except httpx.HTTPError:
+        pass
+    time.sleep(0.1)
+else:
+    raise SystemExit("the API did not come up")
+created = client.post("/jobs", json={"task": "xor", "methods": ["ga", "cmaes"], "seeds": 3, "budget": {"evaluations": 1000}}).json()
+car = client.post("/jobs", json={"task": "car-oval", "methods": ["ga"], "seeds": 1, "task_options": {"track": "hard"}}).json()
+pending = client.post("/jobs", json={"task": "xor", "methods": ["ga"], "seeds": 1}).json()  # left queued: cancelled below
+with session_scope() as session:  # finished runs, so that the statistics run (recorded as a worker would)
+    for index, run_id in enumerate(created["run_ids"] + car["run_ids"]):
+        claim = queries.claim_run(session, run_id, "probe", utcnow(), 3)
+        result = {"score": 0.1, "solved": index % 2 == 0, "evaluations": 1000, "evaluations_to_solve": 500 if index % 2 == 0 else None,
+                  "seconds": 0.1, "cpu_seconds": 0.1, "stopped": "budget", "curve": [{"evaluations": 1000, "seconds": 0.1, "score": 0.1}],
+                  "weights": [0.1] * Architecture.model_validate(claim.spec["architecture"]).num_parameters}
+        queries.record_result(session, run_id, claim.attempt, "succeeded", result=result)
+job, run, car_run = created["job_id"], created["run_ids"][0], car["run_ids"][0]
+statuses = {}
+for path in ["/", "/ui/jobs/1", "/docs", "/redoc", "/openapi.json", "/static/vendor/uplot/uPlot.iife.min.js", "/tasks", "/jobs",
+             f"/jobs/{job}", f"/jobs/{job}/comparison", f"/jobs/{job}/curves.json", f"/jobs/{job}/curves.png", f"/jobs/{job}/curves.svg",
+             f"/runs/{run}", f"/runs/{run}/weights", f"/runs/{run}/predictions", f"/runs/{car_run}", f"/runs/{car_run}/trajectory.png",
+             f"/runs/{car_run}/episodes.json", "/leaderboard?task=xor", "/leaderboard?task=car-oval", "/summary", f"/summary?jobs={job}",
+             "/runs.csv", "/runs.jsonl?curves=1"]:
+    statuses[path] = client.get(path).status_code
+statuses["cancel"] = client.post(f"/jobs/{pending['job_id']}/cancel").status_code
+modules = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
+print(json.dumps({"statuses": statuses, "modules": modules}))
+"""
+_BARE_PROCESS = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+
+
+def test_the_api_stage_installs_no_training_library():
+    closure = installed_closure(api_requirements())
+    assert not closure & WORKER_ONLY, sorted(closure & WORKER_ONLY)  # neither asked for nor pulled in by a dependency
+    for line in stage_text("api").splitlines():
+        if "pip install" in line:
+            assert not any(re.search(rf"\b{name}\b", line) for name in WORKER_ONLY), line
+    # The worker stage has them: it installs the whole project.
+    assert "pip install -e . " in dockerfile_stages()["worker"][1]  # with its dependencies (not --no-deps)
+
+
+def test_the_api_stage_covers_every_module_an_api_process_imports(make_database, tmp_path):
+    """The API, the migration and `arena keys`, run with only the api stage's packages importable, answer
+    every route (the car renders: 404, not available in this build), and load nothing from elsewhere."""
+    from conftest import _redis_database, free_port
+
+    site = api_site_packages(tmp_path / "site-packages")
+    database_url = make_database("postgresql")
+    broker_url, flush = _redis_database()
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
+    env = {**{k: v for k, v in os.environ.items() if k in keep}, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "DATABASE_URL": database_url,
+           "BROKER_URL": broker_url, "ARENA_DATA_DIR": str(tmp_path), "MPLCONFIGDIR": str(tmp_path)}  # fmt: skip
+    python = [sys.executable, "-S"]  # no site: the virtual environment's site-packages is not on the path
+    try:
+        done = subprocess.run([*python, "-c", _API_PROCESS, str(free_port())], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        flush()
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    statuses, loaded = report["statuses"], report["modules"]
+    assert all(status < 500 for status in statuses.values()), statuses
+    assert statuses["/jobs"] == statuses["/runs.csv"] == 200 and statuses["cancel"] == 200, statuses
+    trajectory = next(status for path, status in statuses.items() if path.endswith("/trajectory.png"))
+    assert trajectory == 404, statuses  # renders need torch: refused in words, not a failed child process
+    assert not {name.split(".")[0] for name in loaded} & WORKER_ONLY
+
+    bare = set(json.loads(subprocess.run([*python, "-c", _BARE_PROCESS], env=env, capture_output=True, text=True, check=True).stdout))
+    stdlib = {Path(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")}
+    elsewhere, third_party = [], set()
+    for name, file in loaded.items():
+        if name in bare or file is None:
+            continue  # loaded before the first line, built in, or made at run time (Cython's, a namespace package)
+        path = Path(file)
+        if path.is_relative_to(site):
+            third_party.add(path.relative_to(site).parts[0])
+        elif not path.is_relative_to(ROOT / "arena") and not any(path.is_relative_to(root) for root in stdlib):
+            elsewhere.append(f"{name}: {file}")
+    assert not elsewhere, elsewhere  # every module came from the api stage's packages, the standard library or Arena
+    assert {"fastapi", "uvicorn", "sqlalchemy", "psycopg", "celery", "redis", "scipy", "matplotlib", "alembic"} <= third_party  # it ran
 
 
 def compose_client() -> list[str] | None:

@@ -63,12 +63,19 @@ router = APIRouter()
 
 
 IDEMPOTENCY_HOURS = 24
-_ERRORS = {
-    401: {"model": schemas.ErrorMessage, "description": "ARENA_AUTH=keys: no key, or an invalid or revoked one"},
-    403: {"model": schemas.ErrorMessage, "description": "a cross-site request (see ARENA_CORS_ORIGINS), or another key's job"},
-    415: {"model": schemas.ErrorMessage, "description": "not JSON"},
-    429: {"model": schemas.ErrorMessage, "description": "over the key's rate or quota: retry after `Retry-After` seconds"},
-}
+MAX_SUMMARY_JOBS = 1000  # job ids one GET /summary?jobs= may name
+# Every error a route can answer is declared in /openapi.json (tests/test_schemathesis.py checks the statuses
+# answered against them); 422 (validation) is FastAPI's own on every route. No route answers 400.
+_ERRORS = schemas.error_responses({
+    401: "ARENA_AUTH=keys: no key, or an invalid or revoked one",
+    403: "a cross-site request (see ARENA_CORS_ORIGINS), or another key's job",
+    415: "not JSON",
+    429: "over the key's rate or quota: retry after `Retry-After` seconds",
+})  # fmt: skip
+NO_JOB = schemas.error_responses({404: "no such job"})
+NO_RUN = schemas.error_responses({404: "no such run"})
+# ARENA_READS=keys: every API read needs a key too (added to every route of the app then, see create_app).
+READ_ERRORS = schemas.error_responses({401: "ARENA_READS=keys: no key, or an invalid or revoked one"})
 
 
 def submit_writer(request: Request, settings: Settings = Depends(settings_dependency)) -> auth.Caller:
@@ -82,7 +89,7 @@ def cancel_writer(request: Request, settings: Settings = Depends(settings_depend
 @router.post(
     "/jobs", status_code=202, response_model=schemas.JobCreated, tags=["jobs"],
     responses={**_ERRORS, 200: {"model": schemas.JobCreated, "description": "the job stored earlier under this Idempotency-Key"},
-               409: {"model": schemas.ErrorMessage, "description": "a job with this Idempotency-Key is being stored"}},
+               **schemas.error_responses({409: "a job with this Idempotency-Key is being stored"})},
 )  # fmt: skip
 def submit_job(
     body: schemas.JobCreate,
@@ -199,7 +206,7 @@ def _job_fields(job) -> dict:
     return {name: getattr(job, name) for name in schemas.JobSummary.model_fields if name != "run_counts"}
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"], responses={404: {"model": schemas.ErrorMessage, "description": "no such job"}})
+@router.get("/jobs/{job_id}", response_model=schemas.JobDetail, tags=["jobs"], responses=NO_JOB)
 def get_job(job_id: schemas.JobId, session: Session = Depends(database)):
     """The job, its request as accepted, and each run's status and result (no spec, curve or weights:
     GET /runs/{id} has those)."""
@@ -224,8 +231,7 @@ _RUN_LIST = TypeAdapter(list[schemas.RunSummary])
 
 @router.post(
     "/jobs/{job_id}/cancel", response_model=schemas.JobSummary, tags=["jobs"],
-    responses={**_ERRORS, 404: {"model": schemas.ErrorMessage, "description": "no such job"},
-               409: {"model": schemas.ErrorMessage, "description": "the job already finished"}},
+    responses={**_ERRORS, **schemas.error_responses({404: "no such job", 409: "the job already finished"})},
 )  # fmt: skip
 def cancel_job(job_id: schemas.JobId, caller: auth.Caller = Depends(cancel_writer), session: Session = Depends(database)):
     """Cancel queued runs now; running runs stop at their next heartbeat (about a second).
@@ -244,7 +250,7 @@ def cancel_job(job_id: schemas.JobId, caller: auth.Caller = Depends(cancel_write
     return schemas.JobSummary.model_validate({**_job_fields(job), "run_counts": counts})
 
 
-@router.get("/jobs/{job_id}/comparison", response_model=schemas.Comparison, tags=["results"])
+@router.get("/jobs/{job_id}/comparison", response_model=schemas.Comparison, tags=["results"], responses=NO_JOB)
 def job_comparison(job_id: schemas.JobId, session: Session = Depends(database)):
     """Each method's statistics on this job (distinct seeds; duplicates counted once) and every pair of
     methods head to head (one Holm family), with a verdict per lens in words."""
@@ -263,8 +269,9 @@ def _json(model, **fields) -> Response:
     return Response(content=model.model_validate(fields).model_dump_json(), media_type="application/json")
 
 
-@router.get("/runs/{run_id}", response_model=schemas.RunDetail, tags=["runs"])
+@router.get("/runs/{run_id}", response_model=schemas.RunDetail, tags=["runs"], responses=NO_RUN)
 def get_run(run_id: schemas.RunId, session: Session = Depends(database)):
+    """The run, its whole spec (task options included) and its curve."""
     run = run_or_404(session, run_id)
     output = queries.get_run_output(session, run_id)
     detail = schemas.RunDetail.model_validate(run)
@@ -272,7 +279,8 @@ def get_run(run_id: schemas.RunId, session: Session = Depends(database)):
     return detail
 
 
-@router.get("/runs/{run_id}/weights", response_model=schemas.RunWeights, tags=["runs"])
+@router.get("/runs/{run_id}/weights", response_model=schemas.RunWeights, tags=["runs"],
+            responses=schemas.error_responses({404: "no such run, or no weights yet"}))
 def get_run_weights(run_id: schemas.RunId, session: Session = Depends(database)):
     run = run_or_404(session, run_id)
     output = queries.get_run_output(session, run_id)
@@ -283,8 +291,7 @@ def get_run_weights(run_id: schemas.RunId, session: Session = Depends(database))
 
 @router.get("/runs/{run_id}/trajectory.png", tags=["runs"], response_class=Response,
             responses={200: {"content": {"image/png": {}}},
-                       404: {"model": schemas.ErrorMessage, "description": "no such run, not a car run, or no weights yet"},
-                       503: {"model": schemas.ErrorMessage, "description": "rendering timed out"}})  # fmt: skip
+                       **schemas.error_responses({404: "no such run, not a car run, no weights yet, or no renders in this build (the api image: no torch)", 503: "rendering timed out"})})  # fmt: skip
 def get_run_trajectory(run_id: schemas.RunId, session: Session = Depends(database)):
     """The best network driving its car task's tracks (car runs only)."""
     run = run_or_404(session, run_id)
@@ -344,7 +351,7 @@ def list_tasks() -> list[dict]:
     return listing
 
 
-@router.get("/leaderboard", response_model=schemas.Leaderboard, tags=["results"])
+@router.get("/leaderboard", response_model=schemas.Leaderboard, tags=["results"], responses=schemas.error_responses({404: "no such task"}))
 def get_leaderboard(task: str, session: Session = Depends(database)):
     """One row per configuration (distinct seeds; duplicates counted once), ranked by success rate then
     ERT in evaluations, ties marked; each method's best configuration head to head, verdict per lens."""
@@ -406,7 +413,7 @@ def _freeze_heap_once() -> None:
     _heap_frozen = True
 
 
-@router.get("/summary", response_model=schemas.Summary, tags=["results"])
+@router.get("/summary", response_model=schemas.Summary, tags=["results"], responses=schemas.error_responses({404: "a job in `jobs` does not exist"}))
 def get_summary(
     jobs: str | None = Query(None, description="comma-separated job ids: only their runs (default: every task's leaderboard)"),
     session: Session = Depends(database),
@@ -434,9 +441,11 @@ def _jobs_summary(session: Session, jobs: str) -> Response:
     try:
         job_ids = sorted({int(part) for part in jobs.split(",") if part.strip()})
     except ValueError:
-        raise HTTPException(status_code=422, detail=f"jobs must be comma-separated job ids, got {jobs!r}") from None
-    if not job_ids or len(job_ids) > 1000:
-        raise HTTPException(status_code=422, detail="jobs needs 1 to 1000 job ids")
+        raise schemas.invalid_at(("query", "jobs"), f"jobs must be comma-separated job ids, got {jobs!r}") from None
+    if not job_ids or len(job_ids) > MAX_SUMMARY_JOBS:
+        raise schemas.invalid_at(("query", "jobs"), f"jobs needs 1 to {MAX_SUMMARY_JOBS} job ids; got {len(job_ids)}")
+    if not all(1 <= job_id <= schemas.MAX_ID for job_id in job_ids):
+        raise schemas.invalid_at(("query", "jobs"), f"job ids are from 1 to {schemas.MAX_ID}")
     tasks = queries.job_tasks(session, job_ids)
     missing = [job_id for job_id in job_ids if job_id not in tasks]
     if missing:
@@ -462,7 +471,8 @@ def _remember(cache: dict, key, value) -> None:
         cache.pop(next(iter(cache)))
 
 
-@router.get("/health", response_model=schemas.Health, tags=["service"])
+@router.get("/health", response_model=schemas.Health, tags=["service"],
+            responses={503: {"model": schemas.Health, "description": "the database or the broker is unreachable"}})
 def health(response: Response, settings: Settings = Depends(settings_dependency)):
     """Database and broker reachable: 200, else 503."""
     database_state = broker_state = "ok"
@@ -508,10 +518,11 @@ def create_app() -> FastAPI:
     )
     from arena.service import dashboard
 
-    application.include_router(router)
-    application.include_router(dashboard.router)
-    application.add_exception_handler(RequestValidationError, validation_error)
     settings = get_settings()
+    reads = READ_ERRORS if settings.reads == "keys" else None  # declared where the middleware below answers it
+    application.include_router(router, responses=reads)
+    application.include_router(dashboard.router, responses=reads)
+    application.add_exception_handler(RequestValidationError, validation_error)
     if settings.reads == "keys":  # only then: a middleware costs every request something
         application.middleware("http")(_read_access)
     if settings.cors_origin_list:  # closed by default: no CORS headers at all

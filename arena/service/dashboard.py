@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
@@ -166,7 +166,10 @@ def job_curves(session: Session, job_id: int) -> dict:
     }
 
 
-@router.get("/jobs/{job_id}/curves.json", tags=["results"])
+NO_JOB = schemas.error_responses({404: "no such job"})
+
+
+@router.get("/jobs/{job_id}/curves.json", tags=["results"], responses=NO_JOB)
 def get_job_curves(job_id: schemas.JobId, session: Session = Depends(_database)) -> dict:
     """Best-so-far score across seeds per method: median and quartiles on a shared grid, against
     evaluations and against seconds; the solve threshold when the task has one; the proportion of
@@ -180,13 +183,13 @@ def _curves_picture(job_id: schemas.JobId, session: Session, fmt: str) -> bytes:
     return plots.render_curves(data["curves"], title, data["score_name"], data["higher_is_better"], data["threshold"], fmt)
 
 
-@router.get("/jobs/{job_id}/curves.png", tags=["results"], response_class=Response, responses={200: {"content": {"image/png": {}}}})
+@router.get("/jobs/{job_id}/curves.png", tags=["results"], response_class=Response, responses={200: {"content": {"image/png": {}}}, **NO_JOB})
 def get_job_curves_png(job_id: schemas.JobId, session: Session = Depends(_database)):
     """Learning curves (median and interquartile band per method against evaluations), PNG."""
     return Response(content=_curves_picture(job_id, session, "png"), media_type="image/png")
 
 
-@router.get("/jobs/{job_id}/curves.svg", tags=["results"], response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
+@router.get("/jobs/{job_id}/curves.svg", tags=["results"], response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}, **NO_JOB})
 def get_job_curves_svg(job_id: schemas.JobId, session: Session = Depends(_database)):
     """Learning curves (median and interquartile band per method against evaluations), SVG."""
     return Response(content=_curves_picture(job_id, session, "svg"), media_type="image/svg+xml")
@@ -229,7 +232,7 @@ def _rounded(values: np.ndarray, digits: int = 6) -> list:
     return np.round(np.asarray(values, dtype=float), digits).tolist()
 
 
-@router.get("/runs/{run_id}/predictions", tags=["runs"])
+@router.get("/runs/{run_id}/predictions", tags=["runs"], responses=schemas.error_responses({404: "no such run, not a function or logic run, or no weights yet"}))
 def get_run_predictions(run_id: schemas.RunId, session: Session = Depends(_database)) -> dict:
     """Function and logic tasks: the held-out inputs, the target and the trained network's output.
 
@@ -301,7 +304,8 @@ def render_episodes(task: str, weights: list, architecture: dict, task_options: 
     )  # fmt: skip
 
 
-@router.get("/runs/{run_id}/episodes.json", tags=["runs"])
+@router.get("/runs/{run_id}/episodes.json", tags=["runs"],
+            responses=schemas.error_responses({404: "no such run, not a car run, no weights yet, or no replays in this build (the api image: no torch)", 503: "replaying timed out"}))
 def get_run_episodes(run_id: schemas.RunId, session: Session = Depends(_database)):
     """Car runs: the trained network driving every scoring episode (the same starts the score used).
 
@@ -400,7 +404,7 @@ def _export_lines(fmt: str, task: str | None, status: str | None, job: int | Non
         yield buffer.getvalue().encode()
 
 
-def _export_filters(task: str | None, job: int | None) -> None:
+def _export_filters(task: str | None) -> None:
     if task is not None and task not in TASKS:
         from arena.errors import ArenaError
 
@@ -408,27 +412,29 @@ def _export_filters(task: str | None, job: int | None) -> None:
             task_info(task)
         except ArenaError as error:  # "unknown task 'xr' (did you mean 'xor'?)"
             raise HTTPException(status_code=404, detail=error.message) from None
-    if job is not None and not (1 <= job <= schemas.MAX_ID):
-        raise HTTPException(status_code=422, detail=f"job must be a job id (1..{schemas.MAX_ID}), got {job}")
 
 
-@router.get("/runs.csv", tags=["results"], response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_runs_csv(task: str | None = None, status: schemas.Status | None = None, job: int | None = None):
+JobFilter = Query(None, ge=1, le=schemas.MAX_ID, description="only this job's runs")
+_EXPORT_ERRORS = schemas.error_responses({404: "no such task"})
+
+
+@router.get("/runs.csv", tags=["results"], response_class=Response, responses={200: {"content": {"text/csv": {}}}, **_EXPORT_ERRORS})
+def export_runs_csv(task: str | None = None, status: schemas.Status | None = None, job: int | None = JobFilter):
     """Every run matching the filters (as GET /jobs: task, status; plus job), by id, as CSV streamed row by row:
     job, task, method, seed, status, results (score, solved, evaluations/seconds/CPU seconds and to solve),
     budget, network, settings (a JSON object per cell), task options, metrics. `status` is the run's."""
-    _export_filters(task, job)
+    _export_filters(task)
     return StreamingResponse(
         _export_lines("csv", task, status, job, False), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="arena-runs.csv"'},
     )  # fmt: skip
 
 
-@router.get("/runs.jsonl", tags=["results"], response_class=Response, responses={200: {"content": {"application/x-ndjson": {}}}})
-def export_runs_jsonl(task: str | None = None, status: schemas.Status | None = None, job: int | None = None, curves: bool = False):
+@router.get("/runs.jsonl", tags=["results"], response_class=Response, responses={200: {"content": {"application/x-ndjson": {}}}, **_EXPORT_ERRORS})
+def export_runs_jsonl(task: str | None = None, status: schemas.Status | None = None, job: int | None = JobFilter, curves: bool = False):
     """The runs of GET /runs.csv as JSON lines (settings, architecture, metrics as objects); with `curves=1`
     each line also has the run's learning curve ([{evaluations, seconds, score}], null before it finished)."""
-    _export_filters(task, job)
+    _export_filters(task)
     return StreamingResponse(
         _export_lines("jsonl", task, status, job, curves), media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="arena-runs.jsonl"'},

@@ -10,6 +10,10 @@ processes can race without harm:
 
 Transactions that touch a job and its runs lock the job row first (PostgreSQL; SQLite serialises
 writers anyway), always in that order, so they cannot deadlock and the job's status stays in step.
+
+A run row's `spec` holds its task options (a car track: up to 10,000 points) as a reference to their one
+stored copy (`stored_spec`); whatever executes or shows a run reads it whole (`full_spec`, done here by
+`claim_run`, `get_run`, `configurations` and `export_runs`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, cast, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from arena.service.tables import (
     CANCELLED,
@@ -35,6 +40,7 @@ from arena.service.tables import (
     LeaderboardVersion,
     Run,
     RunOutput,
+    StoredTaskOptions,
     utcnow,
 )
 
@@ -56,10 +62,18 @@ RESULT_FIELDS = (
 )
 
 
-def settings_hash(spec: dict) -> str:
-    """One configuration (task, method, architecture, settings, budget, options), whatever the seed."""
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+def content_hash(data) -> str:
+    """SHA-256 of canonical JSON: equal for equal content, whatever the key order."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def settings_hash(spec: dict) -> str:
+    """One configuration (task, method, architecture, settings, budget, options), whatever the seed.
+
+    Always of the whole spec (task options included, never their reference): a run stored with its
+    options referenced has the hash it had when every run held them inline."""
+    return content_hash(spec)
 
 
 def batched_settings_hash(spec: dict) -> str:
@@ -72,19 +86,73 @@ def batched_settings_hash(spec: dict) -> str:
     return settings_hash({**spec, "batched": True})
 
 
+# --- task options, stored once (see tables.StoredTaskOptions) ------------------------------------------
+
+OPTIONS_REF = "ref"  # a run row's spec["task_options"] == {"ref": hash}: not options a task accepts, so never run by mistake
+LOADED_OPTIONS_LIMIT = 8  # stored options `full_spec` keeps at once for a caller reading many runs
+
+
+def options_ref(spec: dict | None) -> str | None:
+    """The hash a stored spec references its task options by, or None when it holds them inline (empty)."""
+    options = (spec or {}).get("task_options")
+    if isinstance(options, dict) and len(options) == 1 and isinstance(options.get(OPTIONS_REF), str):
+        return options[OPTIONS_REF]
+    return None
+
+
+def store_task_options(session: Session, options: dict) -> str:
+    """Store task options once (keyed by their content: the same track twice is one row); returns the key."""
+    digest = content_hash(options)
+    if session.scalar(select(func.count()).where(StoredTaskOptions.hash == digest)) == 0:
+        row = {"hash": digest, "options": options, "created_at": utcnow()}
+        dialect_insert = _dialect_insert(session)
+        if dialect_insert is None:
+            session.execute(insert(StoredTaskOptions).values(**row))
+        else:  # another process may store the same options at the same moment
+            session.execute(dialect_insert(StoredTaskOptions).values(**row).on_conflict_do_nothing(index_elements=["hash"]))
+    return digest
+
+
+def stored_spec(session: Session, spec: dict) -> dict:
+    """What a run row keeps of a whole RunSpec dict: its task options, if any, stored once and referenced."""
+    if not spec.get("task_options"):
+        return spec
+    return {**spec, "task_options": {OPTIONS_REF: store_task_options(session, spec["task_options"])}}
+
+
+def full_spec(session: Session, spec: dict | None, loaded: dict[str, dict] | None = None) -> dict | None:
+    """A run's whole spec from its row's: referenced task options read back. `loaded` (hash -> options)
+    saves reading the same options again across many runs; it is filled as options are read."""
+    digest = options_ref(spec)
+    if digest is None:
+        return spec
+    options = loaded.get(digest) if loaded is not None else None
+    if options is None:
+        options = session.scalar(select(StoredTaskOptions.options).where(StoredTaskOptions.hash == digest))
+        if options is None:
+            raise LookupError(f"the task options {digest} a run references are not stored")
+        if loaded is not None:
+            loaded[digest] = options
+            while len(loaded) > LOADED_OPTIONS_LIMIT:  # runs come in order of id: a job's runs are together
+                loaded.pop(next(iter(loaded)))
+    return {**spec, "task_options": options}
+
+
 # --- jobs -----------------------------------------------------------------------------------------
 
 
 def create_job(session: Session, task: str, seeds: list[int], specs: dict[str, dict], request: dict) -> Job:
-    """A job and one queued run per (method, seed). `specs` maps each method to its RunSpec dict."""
+    """A job and one queued run per (method, seed). `specs` maps each method to its whole RunSpec dict;
+    its task options (a track) are stored once, not once per run (`stored_spec`)."""
     now = utcnow()
     job = Job(task=task, status=QUEUED, methods=list(specs), seeds=list(seeds), request=request, created_at=now)
     session.add(job)
     for method, spec in specs.items():
-        digest = settings_hash(spec)
+        digest = settings_hash(spec)  # of the whole spec, as every run of this configuration
+        row_spec = stored_spec(session, spec)
         for seed in seeds:
             job.runs.append(
-                Run(task=task, method=method, algorithm=spec.get("algorithm"), seed=seed, spec=spec, settings_hash=digest, status=QUEUED, attempts=0, created_at=now, sent_at=now)
+                Run(task=task, method=method, algorithm=spec.get("algorithm"), seed=seed, spec=row_spec, settings_hash=digest, status=QUEUED, attempts=0, created_at=now, sent_at=now)
             )
     session.flush()
     return job
@@ -98,8 +166,8 @@ def get_job(session: Session, job_id: int) -> Job | None:
     return session.get(Job, job_id)
 
 
-# What listings read: never `Job.request` (it may hold a 10,000-point track) nor `Run.spec` (the whole
-# resolved spec, track included, copied into every run), nor a run's curve or weights (run_outputs).
+# What listings read: never `Job.request` (it may hold a 10,000-point track) nor `Run.spec` (not needed),
+# nor a run's curve or weights (run_outputs).
 JOB_LIGHT_COLUMNS = (Job.id, Job.task, Job.status, Job.created_at, Job.finished_at, Job.methods, Job.seeds, Job.cancel_requested)
 RUN_LIGHT_COLUMNS = tuple(
     getattr(Run, name) for name in (
@@ -196,7 +264,14 @@ def _finish_job_if_done(session: Session, job: Job) -> None:
 
 
 def get_run(session: Session, run_id: int) -> Run | None:
-    return session.get(Run, run_id)
+    """The run, its `spec` whole (task options read back). The row keeps its reference: the whole spec is
+    set as the loaded value, not as a change the session would write."""
+    run = session.get(Run, run_id)
+    if run is not None:
+        whole = full_spec(session, run.spec)
+        if whole is not run.spec:
+            set_committed_value(run, "spec", whole)
+    return run
 
 
 def get_run_output(session: Session, run_id: int) -> RunOutput | None:
@@ -210,7 +285,7 @@ class Claim:
     attempt: int
     method: str
     seed: int
-    spec: dict
+    spec: dict  # whole: what the run executes (RunSpec.from_dict)
 
 
 def claim_run(session: Session, run_id: int, worker: str, stale_before: datetime, max_attempts: int) -> Claim | None:
@@ -238,7 +313,7 @@ def claim_run(session: Session, run_id: int, worker: str, stale_before: datetime
     run = session.execute(select(Run.attempts, Run.method, Run.seed, Run.spec).where(Run.id == run_id)).one()
     if job.status == QUEUED:
         job.status = RUNNING
-    return Claim(run_id, job_id, run.attempts, run.method, run.seed, run.spec)
+    return Claim(run_id, job_id, run.attempts, run.method, run.seed, full_spec(session, run.spec))
 
 
 def heartbeat(session: Session, run_id: int, attempt: int, progress=None) -> tuple[bool, bool]:
@@ -534,7 +609,7 @@ def task_run_tables(session: Session, task: str) -> dict[tuple[str, str], RunTab
 
 
 def configurations(session: Session, task: str, keys) -> dict[str, dict]:
-    """{settings hash: RunSpec dict} for (method, settings hash) pairs: one indexed single-row read each.
+    """{settings hash: whole RunSpec dict} for (method, settings hash) pairs: one indexed single-row read each.
 
     The spec's "algorithm" is the run's `algorithm` column (the same for every run of a configuration:
     it is part of the spec; runs from before specs named it had the column filled by migration 0003).
@@ -548,6 +623,7 @@ def configurations(session: Session, task: str, keys) -> dict[str, dict]:
             specs[digest] = None
         else:
             spec, algorithm = row
+            spec = full_spec(session, spec)
             specs[digest] = spec if spec is None or algorithm is None else {**spec, "algorithm": algorithm}
     return specs
 
@@ -573,16 +649,24 @@ def leaderboard_version(session: Session, task: str) -> int:
     return session.scalar(select(LeaderboardVersion.version).where(LeaderboardVersion.task == task)) or 0
 
 
+def _dialect_insert(session: Session):
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL, SQLite), or None."""
+    dialect = session.bind.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        return None
+    return dialect_insert
+
+
 def bump_leaderboard(session: Session, task: str) -> None:
     """Called in the transaction that finishes runs of `task` (an upsert: the first finish creates the row)."""
-    dialect = session.bind.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+    dialect_insert = _dialect_insert(session)
+    if dialect_insert is not None:
         session.execute(
-            insert(LeaderboardVersion)
+            dialect_insert(LeaderboardVersion)
             .values(task=task, version=1)
             .on_conflict_do_update(index_elements=["task"], set_={"version": LeaderboardVersion.version + 1})
         )
@@ -608,7 +692,8 @@ EXPORT_COLUMNS = (
 
 def export_runs(session: Session, task: str | None = None, status: str | None = None, job_id: int | None = None, curves: bool = False, batch: int = 500):
     """Runs matching the filters, by id, as dicts of EXPORT_COLUMNS (plus `curve` when asked), read in
-    batches of `batch` rows so an export of any size streams in bounded memory."""
+    batches of `batch` rows so an export of any size streams in bounded memory. Each `spec` is whole
+    (task options read back, each stored copy once per export)."""
     query = select(*EXPORT_COLUMNS)
     if curves:
         query = query.add_columns(RunOutput.curve).outerjoin(RunOutput, RunOutput.run_id == Run.id)
@@ -619,5 +704,8 @@ def export_runs(session: Session, task: str | None = None, status: str | None = 
     if job_id is not None:
         query = query.where(Run.job_id == job_id)
     result = session.execute(query.order_by(Run.id).execution_options(yield_per=batch))
+    loaded: dict[str, dict] = {}
     for row in result.mappings():
-        yield dict(row)
+        record = dict(row)
+        record["spec"] = full_spec(session, record["spec"], loaded)
+        yield record

@@ -23,6 +23,9 @@ from fastapi import HTTPException
 logger = logging.getLogger("arena.service")
 
 RENDER_LIMIT = 2  # child processes rendering at once, per API process
+# What every child here imports besides its own module: the worker-side network code (torch). The API's
+# Docker image (Dockerfile, target `api`) has no torch: there these renders answer 404, not a failed child.
+RENDER_NEEDS = ("torch",)
 RENDERED, JOINED, CACHED = "rendered", "joined", "cached"  # how a request got its bytes (the X-Arena-Render header)
 
 _slots = threading.BoundedSemaphore(RENDER_LIMIT)  # shared by every cache: the limit is per process
@@ -91,11 +94,11 @@ def run_child(script: str, job: dict, *, module: str, unavailable: str, doing: s
     """Run the Python `script` in a child process, `job` as JSON on its stdin, and return its stdout: the
     worker-side network code (torch) it runs must never be imported into the API process.
 
-    404 `unavailable` when `module` (what the script needs) is not in this build; 503 "`doing` timed
-    out" after 120 s; 500 "`doing` failed" when the child fails or its output does not start with
-    `starts_with` (its stderr is logged as "`what` failed").
+    404 `unavailable` when `module` (what the script needs) or torch (`RENDER_NEEDS`) is not in this
+    build (found, not imported); 503 "`doing` timed out" after 120 s; 500 "`doing` failed" when the child
+    fails or its output does not start with `starts_with` (its stderr is logged as "`what` failed").
     """
-    if importlib.util.find_spec(module) is None:
+    if any(importlib.util.find_spec(name) is None for name in (module, *RENDER_NEEDS)):
         raise HTTPException(status_code=404, detail=unavailable)
     try:
         done = subprocess.run([sys.executable, "-c", script], input=json.dumps(job).encode(), capture_output=True, timeout=120, check=False)

@@ -107,8 +107,13 @@ JobCreate = create_model(
 
 
 def invalid(location: tuple, message: str) -> RequestValidationError:
-    """The same 422 body FastAPI gives for a schema error: {"detail": [{"loc", "msg", "type"}]}."""
-    return RequestValidationError([{"loc": ("body", *location), "msg": message, "type": "value_error"}])
+    """A 422 naming a field of the body, in the body FastAPI gives for a schema error: {"detail": [{"loc", "msg", "type"}]}."""
+    return invalid_at(("body", *location), message)
+
+
+def invalid_at(location: tuple, message: str) -> RequestValidationError:
+    """A 422 naming the place in the request ("query", "jobs"), in FastAPI's validation-error body."""
+    return RequestValidationError([{"loc": tuple(location), "msg": message, "type": "value_error"}])
 
 
 def check_limits(spec, settings: Settings) -> None:
@@ -295,6 +300,11 @@ class RunWeights(Out):
 
 class ErrorMessage(Out):
     detail: str
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int, dict]:
+    """A route's `responses` for its errors, each answered as {"detail": "..."}: {status: when}."""
+    return {status: {"model": ErrorMessage, "description": text} for status, text in descriptions.items()}
 
 
 class ApiKeyInfo(Out):

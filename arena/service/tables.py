@@ -1,6 +1,8 @@
 """The ledger: jobs, their runs, and each run's curve and weights (kept apart so listings stay light).
 
-The database is the only source of truth; broker messages are hints (see arena/workers/jobs.py).
+The database is the only source of truth; broker messages are hints (see arena/workers/worker.py).
+A run's task options (a car track of up to 10,000 points) are stored once, in `task_options`, and
+referenced from each run's spec (see `StoredTaskOptions`).
 """
 
 from __future__ import annotations
@@ -84,8 +86,10 @@ class Run(Base):
     method: Mapped[str] = mapped_column(String(32))  # the family and its queue: backprop, ga, cmaes
     algorithm: Mapped[str | None] = mapped_column(String(32))  # what it trained with here: backprop or ppo, ga, cmaes
     seed: Mapped[int] = mapped_column(Integer)
-    spec: Mapped[dict] = mapped_column(JSON)  # RunSpec.to_dict(): task, method, algorithm, architecture, settings, budget, options
-    settings_hash: Mapped[str] = mapped_column(String(64))  # hash of the spec: groups one configuration on the leaderboard
+    # RunSpec.to_dict() (task, method, algorithm, architecture, settings, budget, task_options), except that
+    # non-empty task options are {"ref": <StoredTaskOptions.hash>}: queries.full_spec() gives the whole spec back.
+    spec: Mapped[dict] = mapped_column(JSON)
+    settings_hash: Mapped[str] = mapped_column(String(64))  # hash of the whole spec: groups one configuration on the leaderboard
 
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -142,6 +146,21 @@ class RunOutput(Base):
     weights: Mapped[list] = mapped_column(JSON)  # flat, in the shared layout
 
     run: Mapped[Run] = relationship(back_populates="output")
+
+
+class StoredTaskOptions(Base):
+    """Task options stored once, by content: a 10,000-point track is about 200 KB, and a job of 100 seeds
+    (or every job that drives the same track) would otherwise copy it into each run's spec.
+
+    A run's spec holds {"ref": hash} in their place. Rows are never changed or deleted (their key is
+    their content's SHA-256), so a run stays reproducible from its row and the options it references.
+    """
+
+    __tablename__ = "task_options"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # queries.content_hash(options)
+    options: Mapped[dict] = mapped_column(JSON)  # as resolved: arena.tasks.check_task_options(...)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LeaderboardVersion(Base):
