@@ -1,7 +1,8 @@
 """Faults against the real service (API, Celery workers, database and broker as processes): nothing is lost
 or recorded twice, and recovery does not stall under CPU load.
 
-- a pool child SIGKILLed, and a whole worker SIGKILLed, while two busy loops load both cores;
+- a pool child SIGKILLed, and a whole worker SIGKILLed, while two busy loops load both cores; a worker
+  started after a kill with an hour-long reconciler period still finds the run at once (its start-up pass);
 - the broker lost mid-job (production: a Redis server of the test's own, killed and restarted empty);
 - the API SIGKILLed during a burst of 20 concurrent submissions;
 - the re-send amplification case: 100 seeds queued, then a one-seed job;
@@ -9,7 +10,9 @@ or recorded twice, and recovery does not stall under CPU load.
 - eight concurrent requests for one uncached trajectory picture: one render.
 
 Every assertion is a count (attempts, "recorded" lines in the worker logs, "resent" totals, render
-headers), never a wall-clock bound; the waits have generous timeouts, and recovery times are printed.
+headers), never a wall-clock bound; the waits have generous timeouts, and recovery times are printed
+(benchmarks/bench_recovery.py measures them, phase by phase). Last, the pieces of a quick recovery alone:
+the embedded broker's doorbell, and the reconciler's pass timed for a heartbeat's staleness.
 """
 
 from __future__ import annotations
@@ -25,8 +28,15 @@ import threading
 import time
 from pathlib import Path
 
+from datetime import timedelta
+
 import httpx
 import pytest
+
+from arena.runspec import resolve
+from arena.service import queries
+from arena.service.db import session_scope
+from arena.service.tables import utcnow
 
 from conftest import PYTHON, REPO_ROOT, Service, _clean_env, free_port, reachable, wait_for
 
@@ -143,6 +153,34 @@ def test_a_killed_worker_under_load_is_recovered_by_a_new_one_and_the_run_finish
     assert_finished_once(service, job)
     assert service.worker_log_text().count(UP_TIMEOUTS) == 0
     print(f"[{service.mode}] worker killed under load: run finished {recovered:.1f} s after the kill (new worker start-up included)")
+
+
+def test_a_new_worker_reconciles_at_start_up_not_a_period_later(own_service):
+    """The replacement's reconciler period is an hour here: only its pass at start-up (or the one it schedules
+    for the moment the run's heartbeat turns stale) can find the killed worker's run. The staleness
+    threshold is the suite's (3 s): nothing is presumed lost sooner than before."""
+    service = own_service
+    created = service.submit({"task": "sine", "methods": ["backprop"], "seeds": [23], "budget": {"seconds": 2, "stop_on_solve": False}})
+    run_id = created["run_ids"][0]
+    before = mid_run(service, run_id)
+    service.kill_worker(next(w for w in service.workers if w.poll() is None))
+    suite_env = service.env
+    service.env = {**suite_env, "ARENA_RECONCILE_SECONDS": "3600"}
+    try:
+        hourly = service.start_worker()
+    finally:
+        service.env = suite_env
+    hourly_log = service.worker_logs[service.workers.index(hourly)]
+    try:
+        job = service.wait_job(created["job_id"], timeout=120)
+        assert job["status"] == "succeeded", job
+        current = run(service, run_id)
+        assert current["attempts"] == 2 and current["worker"] != before["worker"]
+        assert_finished_once(service, job)
+        assert "reconciler: {'requeued': 1" in hourly_log.read_text(errors="replace")  # requeued by the new worker
+    finally:  # the module's other tests need a worker that reconciles every second
+        service.start_worker()
+        service.kill_worker(hourly)
 
 
 # --- broker loss ----------------------------------------------------------------------------------
@@ -393,3 +431,107 @@ def test_render_cache_runs_one_render_per_key_and_at_most_two_at_once():
     with pytest.raises(RuntimeError):
         cache.get("bad", broken)
     assert cache.get("bad", slow(b"fixed")) == (b"fixed", renders.RENDERED)  # a failure is not cached
+
+
+# --- the pieces of a quick recovery, alone ----------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the doorbell uses Linux inotify")
+def test_the_embedded_brokers_doorbell_wakes_its_queues_consumer_only(tmp_path):
+    """A ring wakes a consumer waiting on that queue, even one rung between its poll and its wait, even from
+    another process; a ring of another queue does not; a nudge (an acknowledgement) does; a doorbell file
+    deleted under a waiting consumer is watched again at its next wait."""
+    from arena.workers.app import Doorbell
+
+    url = f"sqlite:///{tmp_path / 'broker.db'}"
+    consumer, sender = Doorbell.for_broker(url), Doorbell.for_broker(url)
+    assert consumer.wait(["ga"], 0.01) == "timeout"  # watches its queue from its first wait on
+    assert consumer.path("ga").exists() and not consumer.path("backprop").exists()
+    sender.ring("ga")  # before the consumer waits again: the kernel keeps the event
+    assert consumer.wait(["ga"], 120) == "rung"
+    sender.ring("backprop")  # no consumer of that queue: nothing happens
+    assert consumer.wait(["ga"], 0.2) == "timeout"
+    threading.Timer(0.2, consumer.nudge).start()
+    assert consumer.wait(["ga"], 120) == "nudged"
+    ring = f"from arena.workers.app import Doorbell; Doorbell.for_broker({url!r}).ring('ga')"
+    subprocess.run([PYTHON, "-c", ring], check=True, cwd=REPO_ROOT)
+    assert consumer.wait(["ga"], 120) == "rung"
+    consumer.path("ga").unlink()  # the kernel drops the watch (someone cleaned the data directory)
+    consumer.wait(["ga"], 0.2)  # reads that (and the unlink's own change of the file's link count)
+    assert consumer.wait(["ga"], 0.01) == "timeout" and consumer.path("ga").exists()  # re-created, watched again
+    sender.ring("ga")
+    assert consumer.wait(["ga"], 120) == "rung"
+    consumer.close()
+
+
+class _Timer:
+    """What the reconciler asks of a worker's timer, recorded."""
+
+    def __init__(self):
+        self.entries: list[list] = []  # [delay, cancelled]
+
+    def call_after(self, delay, fun, args=(), priority=0):
+        entry = [delay, False]
+        self.entries.append(entry)
+
+        class Ref:
+            def cancel(self):
+                entry[1] = True
+
+        return Ref()
+
+
+def test_the_reconciler_looks_again_when_the_oldest_heartbeat_turns_stale(make_database, monkeypatch):
+    """After a pass, one more is scheduled for the moment the oldest running heartbeat turns stale (same
+    threshold), if that comes before the next periodic pass; none while nothing runs, none for a run that
+    is already stale (the periodic passes handle it: no busy loop), and never two at once."""
+    from types import SimpleNamespace
+
+    from arena.service.db import run_migrations
+    from arena.service.settings import reset_settings
+    from arena.service.tables import Run
+    from arena.workers.reconcile import Reconciler, next_stale_in
+
+    url = make_database("sqlite")
+    run_migrations(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ARENA_STALE_AFTER_SECONDS", "30")
+    monkeypatch.setenv("ARENA_RECONCILE_SECONDS", "300")
+    reset_settings()
+    try:
+        spec = resolve("xor", "ga", {"evaluations": 10_000}).to_dict()
+        with session_scope(url) as session:
+            run_id = queries.create_job(session, "xor", [0], {"ga": spec}, {"task": "xor"}).runs[0].id
+        worker = SimpleNamespace(timer=_Timer())
+        reconciler = Reconciler.__new__(Reconciler)
+        reconciler.early_ref = reconciler.early_at = None
+
+        assert next_stale_in(30) is None  # queued, not running
+        reconciler._schedule_early(worker)
+        assert worker.timer.entries == []
+
+        with session_scope(url) as session:
+            session.get(Run, run_id).status, session.get(Run, run_id).heartbeat_at = "running", utcnow()
+        delay = next_stale_in(30)
+        assert 0 < delay <= 30
+        reconciler._schedule_early(worker)
+        assert len(worker.timer.entries) == 1 and 0 < worker.timer.entries[0][0] <= 30 + Reconciler.EARLY_MARGIN
+        reconciler._schedule_early(worker)  # one is due already, no later
+        assert len(worker.timer.entries) == 1 and worker.timer.entries[0][1] is False
+
+        with session_scope(url) as session:
+            session.get(Run, run_id).heartbeat_at = utcnow() - timedelta(seconds=100)
+        assert next_stale_in(30) == 0
+        reconciler.early_ref = reconciler.early_at = None
+        reconciler._schedule_early(worker)
+        assert len(worker.timer.entries) == 1  # stale already: the periodic pass's business
+
+        monkeypatch.setenv("ARENA_RECONCILE_SECONDS", "5")  # the periodic pass comes first
+        reset_settings()
+        with session_scope(url) as session:
+            session.get(Run, run_id).heartbeat_at = utcnow()
+        reconciler._schedule_early(worker)
+        assert len(worker.timer.entries) == 1
+    finally:
+        monkeypatch.undo()
+        reset_settings()

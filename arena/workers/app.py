@@ -15,10 +15,21 @@ timer runs on the worker's main loop in the parent process: no Python thread exi
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
+import re
+import select
+import socket
+import struct
+import sys
 import threading
+import time
+from pathlib import Path
+from queue import Empty
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
@@ -57,12 +68,201 @@ class _EmbeddedChannel(kombu_sqlalchemy.Channel):
             sessions.session = make_session()
         return sessions.session
 
+    def _put(self, queue, payload, **kwargs):
+        super()._put(queue, payload, **kwargs)  # committed: a consumer woken now finds the message
+        self.connection._doorbell().ring(queue)
+
+    def basic_ack(self, delivery_tag, multiple=False):
+        super().basic_ack(delivery_tag, multiple=multiple)
+        # A late acknowledgement frees the prefetch slot: poll for the next message now, not at the next
+        # interval (the consumer skips polling while its slot is taken).
+        self.connection._doorbell().nudge()
+
     def _engine_from_config(self):
-        from sqlalchemy import create_engine
+        from sqlalchemy import create_engine, event
 
         conninfo = self.connection.client
         options = {key: value for key, value in conninfo.transport_options.items() if key not in _NOT_ENGINE_OPTIONS}
-        return create_engine(conninfo.hostname, **options)
+        engine = create_engine(conninfo.hostname, **options)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _broker_pragmas)
+        return engine
+
+
+def _broker_pragmas(dbapi_connection, _record) -> None:
+    """The broker file in WAL mode with synchronous=NORMAL, as the ledger (arena/service/db.py).
+
+    SQLite's default (a rollback journal, synchronous=FULL) made every commit create, fsync and delete a
+    journal: 18 ms per message sent (the API sends a job's runs one after another) and as much again for
+    the worker's commit of the message it took, about half of the embedded queue overhead. In WAL mode
+    a commit appends to the log and, with synchronous=NORMAL, does not fsync: a commit survives the
+    death of any process (SIGKILL included), only an operating-system crash or power loss can take back
+    the last ones, and a message is a hint anyway: a queued run whose message was lost is re-sent by
+    the reconciler from the ledger. WAL also lets the pollers read while the API writes.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Doorbell:
+    """Wakes the embedded broker's idle consumer when a message is sent to one of its queues, or when it
+    acknowledged a message (its prefetch slot is free again), instead of at its next poll.
+
+    Measured (benchmarks/bench_service.py): waiting for the next 50 ms poll was about 25 ms of a run's
+    queue overhead, and a run queued behind another waited a median 36 ms after the first was recorded.
+
+    - `ring(queue)`: a sender touches its queue's doorbell file, an empty file next to the broker's SQLite
+      file (`broker.db.doorbell-ga`, ...), once the message is committed;
+    - `nudge()`: the worker's own result thread, after a late acknowledgement, writes a byte to a pipe;
+    - `wait(queues, timeout)`: a consumer that found its queues empty (or its slot taken) waits on Linux
+      inotify watches of its queues' files and on that pipe, for at most the polling interval.
+
+    Only an accelerator: a consumer still polls once per interval, so a ring that never arrives (not Linux,
+    no inotify, the file deleted, the data directory on a network file system) costs at most one interval,
+    never a message. A ring or nudge that lands between an empty poll and the wait is kept (by the kernel,
+    by the pipe) until the wait reads it; repeated rings while the consumer is busy merge into one wake
+    (the kernel merges identical queued events) and cost one empty poll.
+    """
+
+    _IN_ATTRIB, _IN_CLOSE_WRITE, _IN_IGNORED = 0x4, 0x8, 0x8000
+    _IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+
+    def __init__(self, directory: Path | None, stem: str = "broker.db"):
+        self.directory = directory
+        self.stem = stem
+        self._lock = threading.Lock()
+        self._pid = 0  # the process that made the descriptors below (a forked child makes its own)
+        self._inotify: int | None = None  # the consumer's inotify instance, made at its first wait
+        self._watches: dict[int, str] = {}  # watch descriptor -> queue
+        self._pipe: tuple[int, int] | None = None  # (read, write): nudges
+        self._no_inotify = directory is None or not sys.platform.startswith("linux")
+
+    @classmethod
+    def for_broker(cls, url: str) -> "Doorbell":
+        from sqlalchemy.engine import make_url
+
+        try:
+            database = make_url(url).database
+        except Exception:
+            database = None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return cls(None)
+        path = Path(database).expanduser().resolve()
+        return cls(path.parent, path.name)
+
+    def path(self, queue: str) -> Path:
+        return self.directory / f"{self.stem}.doorbell-{re.sub(r'[^A-Za-z0-9_.-]', '_', queue)[:100]}"
+
+    def ring(self, queue: str) -> None:
+        """After a message to `queue` is committed: wake the consumers waiting for it. Never raises."""
+        if self.directory is None:
+            return
+        try:
+            os.utime(self.path(queue))  # IN_ATTRIB for every watcher
+        except FileNotFoundError:
+            pass  # no consumer has watched this queue yet (a consumer creates the file before watching it)
+        except OSError:
+            logger.debug("could not ring the doorbell of %s", queue, exc_info=True)
+
+    def nudge(self) -> None:
+        """Wake this process's consumer now (called from another thread). Never raises."""
+        try:
+            os.write(self._descriptors(waiting=False)[0], b"!")
+        except OSError:  # the pipe is full: a wake is pending anyway
+            pass
+
+    def wait(self, queues, timeout: float) -> str:
+        """Sleep up to `timeout` seconds, less if a message is sent to one of `queues` or nudge() is called.
+        Returns why it returned: "rung", "nudged" or "timeout"."""
+        nudges, inotify = self._descriptors(waiting=True, queues=queues)
+        poller = select.poll()
+        poller.register(nudges, select.POLLIN)
+        if inotify is not None:
+            poller.register(inotify, select.POLLIN)
+        try:
+            ready = {fd for fd, _ in poller.poll(timeout * 1000)}
+        except OSError:  # EINTR and the like: the caller polls the broker anyway
+            return "timeout"
+        why = "timeout"
+        if nudges in ready:
+            why = "nudged"
+            with contextlib.suppress(OSError):
+                os.read(nudges, 4096)
+        if inotify is not None and inotify in ready and self._read_events(inotify):
+            why = "rung"
+        return why
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                for fd in [*(self._pipe or ()), *([self._inotify] if self._inotify is not None else [])]:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._pipe, self._inotify, self._watches, self._pid = None, None, {}, 0
+
+    def _descriptors(self, waiting: bool, queues=()) -> tuple[int, int | None]:
+        """(the nudge pipe's read end when `waiting`, else its write end; the inotify descriptor watching `queues`)."""
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked child: descriptors of its own
+                self._pipe, self._inotify, self._watches, self._pid = None, None, {}, os.getpid()
+            if self._pipe is None:
+                self._pipe = os.pipe()
+                for end in self._pipe:
+                    os.set_blocking(end, False)
+            if not waiting:
+                return self._pipe[1], None
+            return self._pipe[0], self._watch(queues) if queues else self._inotify
+
+    def _watch(self, queues) -> int | None:
+        if self._no_inotify:
+            return None
+        if self._inotify is None:
+            try:
+                self._libc = ctypes.CDLL(None, use_errno=True)
+                fd = self._libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
+            except (OSError, AttributeError):
+                fd = -1
+            if fd < 0:
+                logger.info("embedded broker: no inotify (%s); polling every interval", os.strerror(ctypes.get_errno()))
+                self._no_inotify = True
+                return None
+            self._inotify = fd
+        watched = set(self._watches.values())
+        for queue in queues:
+            if queue in watched:
+                continue
+            path = self.path(queue)
+            try:
+                path.touch(exist_ok=True)
+            except OSError:
+                continue
+            descriptor = self._libc.inotify_add_watch(self._inotify, os.fsencode(path), self._IN_ATTRIB | self._IN_CLOSE_WRITE)
+            if descriptor >= 0:
+                self._watches[descriptor] = queue
+        return self._inotify
+
+    def _read_events(self, fd: int) -> bool:
+        """Drain the pending events; forget watches the kernel dropped (their file was deleted). True if a
+        doorbell was rung."""
+        rung = False
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # BlockingIOError: drained
+                return rung
+            if not data:
+                return rung
+            offset = 0
+            while offset + 16 <= len(data):
+                descriptor, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+                if mask & self._IN_IGNORED:
+                    with self._lock:
+                        self._watches.pop(descriptor, None)  # watched again (the file re-created) at the next wait
+                elif mask & (self._IN_ATTRIB | self._IN_CLOSE_WRITE):
+                    rung = True
+                offset += 16 + length
 
 
 _NOT_ENGINE_OPTIONS = {
@@ -71,10 +271,51 @@ _NOT_ENGINE_OPTIONS = {
 }
 
 
+_DOORBELL_LOCK = threading.Lock()
+
+
 class EmbeddedTransport(kombu_sqlalchemy.Transport):
-    """The embedded broker's transport: Kombu's SQLAlchemy transport that accepts `polling_interval`."""
+    """The embedded broker's transport: Kombu's SQLAlchemy transport that accepts `polling_interval`, and
+    whose idle consumer waits for the doorbell of its queues instead of sleeping between two polls."""
 
     Channel = _EmbeddedChannel
+
+    def drain_events(self, connection, timeout=None):
+        """Kombu's virtual drain_events (poll each queue; nothing: wait, poll again), but the wait ends as
+        soon as a sender rings the doorbell of a queue this process consumes (see Doorbell)."""
+        started = time.monotonic()
+        get = self.cycle.get
+        interval = self.polling_interval
+        if timeout and interval and interval > timeout:
+            interval = timeout
+        while True:
+            try:
+                get(self._deliver, timeout=timeout)
+            except Empty:
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise socket.timeout() from None
+                if interval is not None:
+                    self._doorbell().wait(self._consumed_queues(), interval)
+            else:
+                return
+
+    def _doorbell(self) -> Doorbell:
+        doorbell = self.__dict__.get("_arena_doorbell")
+        if doorbell is None:
+            with _DOORBELL_LOCK:  # the consumer and the result thread (nudges) may ask at once
+                doorbell = self.__dict__.get("_arena_doorbell")
+                if doorbell is None:
+                    doorbell = self.__dict__["_arena_doorbell"] = Doorbell.for_broker(self.client.hostname)
+        return doorbell
+
+    def close_connection(self, connection):
+        super().close_connection(connection)
+        doorbell = self.__dict__.get("_arena_doorbell")
+        if doorbell is not None:
+            doorbell.close()
+
+    def _consumed_queues(self) -> set[str]:
+        return {queue for channel in self.channels for queue in getattr(channel, "_active_queues", ())}
 
 
 def broker_connection(settings: Settings) -> tuple[str, str | None]:
@@ -122,29 +363,76 @@ def make_celery(settings: Settings | None = None) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     # By name: reconcile.py imports the send functions, which import this module.
+    celery.steps["worker"].add("arena.workers.app:WarmImports")
     celery.steps["worker"].add("arena.workers.reconcile:Reconciler")
+    celery.steps["consumer"].add("arena.workers.reconcile:ReconcileAtStart")
     return celery
 
 
-# Modules every run needs, imported once in the worker's parent process before it forks its pool.
-WARM_MODULES = (
-    "torch", "torch.nn.functional", "pygad", "cma", "arena.runner", "arena.runspec", "arena.models.network",
-    "arena.tasks.car.task",
-)
+# Modules a run needs, imported once in the worker's parent process before it forks its pool: those every
+# run needs (pygad and cma too: every run records their versions, arena.runner.library_versions), and those
+# of one method's queue (a queue per method), so that a worker of one queue does not spend its start-up (the
+# path of its recovery) importing what only another method's runs use.
+# torch._dynamo: torch.optim imports it at the first optimizer a process makes (torch._compile), 1.0-1.2 s
+# of CPU that every new pool process paid in its first backprop run; imported here, forked children share
+# it; a GA or CMA-ES worker, which makes no optimizer, skips it.
+WARM_COMMON = (
+    "torch", "torch.nn.functional", "pygad", "cma", "arena.runner", "arena.runspec", "arena.models.network", "arena.tasks.car.task",
+)  # fmt: skip
+WARM_BY_QUEUE = {"backprop": ("torch._dynamo",), "ga": (), "cmaes": ()}
+WARM_MODULES = WARM_COMMON + tuple(name for names in WARM_BY_QUEUE.values() for name in names)  # every queue
+# What pycma imports at import time only to offer optional extras, each inside try/except ImportError:
+# matplotlib.pyplot (cma.s, its interactive plotting shortcuts) and scipy.stats (Kendall's tau for its
+# surrogate models, with a numpy fallback). Neither is used by a run (Arena never plots with pycma nor uses
+# its surrogates; results are bit for bit the same: tested), and they were 1.2 s of the 3.1 s of CPU the warm
+# imports took, on the path of every new worker's start-up and so of its recovery. They stay importable:
+# they are only kept out while cma is imported (cma.s's shortcuts then say matplotlib is missing).
+CMA_OPTIONAL_IMPORTS = ("matplotlib", "scipy.stats")
+_warm_queues: tuple[str, ...] | None = None  # the queues the parent warmed for (its children inherit this)
 
 
-def warm_imports() -> None:
-    """Import what a run needs: in the worker's parent, before the pool forks (see _import_before_fork).
+def warm_modules(queues=None) -> tuple[str, ...]:
+    """The modules to warm for a worker of `queues` (None, or a queue of no known method: all of them)."""
+    if queues is None or any(queue not in WARM_BY_QUEUE for queue in queues):
+        return WARM_MODULES
+    return WARM_COMMON + tuple(name for queue in WARM_BY_QUEUE if queue in queues for name in WARM_BY_QUEUE[queue])
+
+
+def warm_imports(queues=None) -> None:
+    """Import what the runs of `queues` need (None: every queue): in the worker's parent, before the pool
+    forks (see WarmImports).
 
     Importing is not torch work: it creates no tensor and starts no intra-op thread pool (libgomp's
     threads start at the first parallel op; measured: after these imports the process has 3 threads,
-    numpy's and SciPy's OpenBLAS servers, both fork-safe through pthread_atfork, and numpy alone,
-    which the parent imported already, has 2). Each child still sets its own thread count.
+    numpy's OpenBLAS servers, fork-safe through pthread_atfork; torch._dynamo starts none). Each child
+    still sets its own thread count.
     """
     import importlib
 
-    for name in WARM_MODULES:
-        importlib.import_module(name)
+    for name in warm_modules(queues):
+        if name == "cma" and name not in sys.modules:
+            with _kept_out(CMA_OPTIONAL_IMPORTS):
+                importlib.import_module(name)
+        else:
+            importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def _kept_out(names):
+    """While inside: `import NAME` raises ImportError for each of `names` not imported yet."""
+    import warnings
+
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # the import system's "not available" marker
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cma.s warns that plotting is unavailable
+            yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def _get_payload_without_holding_the_lock(self):
@@ -173,8 +461,21 @@ def _get_payload_without_holding_the_lock(self):
 
 
 @signals.worker_init.connect
-def _import_before_fork(**_):
-    """Recovery under load: a replacement pool process must start within Celery's start-up timeout
+def _patch_before_fork(**_):
+    """billiard's blocking pool reads without holding its lock (see _get_payload_without_holding_the_lock):
+    patched before the pool forks, so children inherit it."""
+    from billiard import queues
+
+    queues.SimpleQueue.get_payload = _get_payload_without_holding_the_lock
+
+
+_START_UP: dict[str, tuple[float, float]] = {}  # phase -> (seconds, CPU seconds) of this worker's start-up
+
+
+class WarmImports(bootsteps.Step):
+    """A worker step: import what this worker's runs need, in the parent, before the pool forks.
+
+    Recovery under load: a replacement pool process must start within Celery's start-up timeout
     (`worker_proc_alive_timeout`, 4 s). Importing torch, PyGAD, pycma and the trainers in each child
     is what made replacements die again and again (21 failed start-ups, one recovery of 84 s in the
     audit). Measured with benchmarks/bench_child_start.py on 2 cores shared with other work (load
@@ -183,11 +484,43 @@ def _import_before_fork(**_):
     0.015 s. Raising the timeout instead would have had to exceed 40 s, and each replacement would
     still spend half a minute of a loaded CPU importing. So the parent imports them once, the children
     inherit them by fork, and the timeout stays at its default.
-    """
-    from billiard import queues
 
-    queues.SimpleQueue.get_payload = _get_payload_without_holding_the_lock  # before the pool forks: children inherit it
-    warm_imports()
+    A step's __init__, not the worker_init signal: every step is made after the worker knows its queues
+    (-Q) and before any starts (the pool forks when its step starts), so a worker of one queue imports
+    only that method's modules (WARM_BY_QUEUE): a GA or CMA-ES worker skips torch._dynamo. The whole
+    start-up is on the path of a new worker's recovery.
+    """
+
+    def __init__(self, worker, **kwargs):
+        global _warm_queues
+        super().__init__(worker, **kwargs)
+        consumed = worker.app.amqp.queues.consume_from
+        _warm_queues = tuple(consumed) if consumed else None
+        started, cpu = time.monotonic(), time.process_time()
+        warm_imports(_warm_queues)
+        _START_UP["imports"] = (time.monotonic() - started, time.process_time() - cpu)
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux), else None."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            return float(uptime.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@signals.worker_ready.connect
+def _log_start_up(**_):
+    """Start-up is most of a new worker's recovery time under load: say where it went (logging is set up by now,
+    unlike while the steps are made; benchmarks/bench_recovery.py reads this line)."""
+    imports = _START_UP.get("imports")
+    age = _process_age()
+    logger.info(
+        "worker started in %s (%.2f s CPU); of which warm imports %s",
+        f"{age:.2f} s" if age is not None else "?", time.process_time(), f"{imports[0]:.2f} s ({imports[1]:.2f} s CPU)" if imports else "not done",
+    )  # fmt: skip
 
 
 @signals.worker_process_init.connect
@@ -199,8 +532,8 @@ def _init_worker_child(**_):
     import torch  # already imported by the parent (no torch work there): this is a dictionary lookup
 
     torch.set_num_threads(1)
-    # Warm anything a parent started without _import_before_fork (a solo pool, a test) still imports.
-    warm_imports()
+    # The parent's set, already imported there (a no-op); a parent that did not warm (a test) imports it here.
+    warm_imports(_warm_queues)
 
 
 app = make_celery()

@@ -10,6 +10,8 @@ fork time.
 from __future__ import annotations
 
 import logging
+import time
+from datetime import timezone
 
 from celery import bootsteps
 
@@ -80,27 +82,62 @@ def waiting_messages(app, queue: str) -> int | None:
         return None
 
 
+def next_stale_in(stale_after: float, url: str | None = None) -> float | None:
+    """Seconds until the running run with the oldest heartbeat turns stale (0 if one is stale already); None
+    if nothing is running. The threshold is the same one `reconcile` applies: this only says when to look."""
+    from sqlalchemy import func, select
+
+    from arena.service.tables import RUNNING, Run, utcnow
+
+    with session_scope(url) as session:
+        oldest = session.scalar(select(func.min(Run.heartbeat_at)).where(Run.status == RUNNING))
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:  # SQLite keeps no zone: the ledger's times are UTC
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return max(0.0, stale_after - (utcnow() - oldest).total_seconds())
+
+
 class Reconciler(bootsteps.StartStopStep):
-    """Every ARENA_RECONCILE_SECONDS: requeue runs whose heartbeat went stale, re-send lost messages."""
+    """Every ARENA_RECONCILE_SECONDS: requeue runs whose heartbeat went stale, re-send lost messages.
+
+    Two extra passes, neither with a lower threshold (a run is still presumed lost only after
+    ARENA_STALE_AFTER_SECONDS of silence, so a heartbeat made late by a loaded machine requeues nothing it
+    did not requeue before), only looking at the right moment:
+
+    - at start-up, as soon as the worker consumes (ReconcileAtStart): a worker started to replace one that
+      was killed finds its stale runs at once, not one period later (ARENA_RECONCILE_SECONDS, 10 s by
+      default, was on the path of every whole-worker recovery);
+    - when the oldest heartbeat of a running run turns stale, if that comes before the next periodic pass:
+      a run whose worker died is requeued ARENA_STALE_AFTER_SECONDS after its last heartbeat, not up to
+      one period later.
+    """
 
     requires = {"celery.worker.components:Timer"}
+    EARLY_MARGIN = 0.05  # seconds after the computed moment: stale means strictly older than the threshold
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
         self.timer_ref = None
+        self.early_ref = None  # the one pending pass scheduled at a heartbeat's staleness
+        self.early_at: float | None = None  # its time.monotonic()
 
     def start(self, worker):
         interval = get_settings().reconcile_seconds
+        worker.arena_reconciler = self  # ReconcileAtStart (a consumer step) finds it here
         self.timer_ref = worker.timer.call_repeatedly(interval, self.tick, (worker,), priority=10)
 
     def stop(self, worker):
-        if self.timer_ref is not None:
-            self.timer_ref.cancel()
-            self.timer_ref = None
+        for ref in (self.timer_ref, self.early_ref):
+            if ref is not None:
+                ref.cancel()
+        self.timer_ref = self.early_ref = None
 
-    def tick(self, worker):
+    def tick(self, worker, early: bool = False):
         from celery.worker import state
 
+        if early:
+            self.early_ref = self.early_at = None
         try:
             consumed = [name for name in worker.app.amqp.queues.consume_from or {} if name in METHODS]
             # Queued runs are only re-sent by a worker with a free slot on their queue, and only while
@@ -110,5 +147,40 @@ class Reconciler(bootsteps.StartStopStep):
             # multiplied work (one re-send per waiting run) without saving any.
             idle = len(state.reserved_requests) < (worker.concurrency or 1)
             reconcile([queue for queue in consumed if waiting_messages(worker.app, queue) in (0, None)] if idle else [])
+            self._schedule_early(worker)
         except Exception:  # a database or broker hiccup must not stop the worker's loop
             logger.exception("reconciler tick failed")
+
+    def _schedule_early(self, worker) -> None:
+        """One pass when the oldest running heartbeat turns stale, if that is before the next periodic pass."""
+        settings = get_settings()
+        delay = next_stale_in(settings.stale_after_seconds)
+        # Nothing running, or a run still stale right after a pass (it is left to the periodic passes: no
+        # busy loop), or the periodic pass comes first anyway.
+        if delay is None or delay <= 0 or delay + self.EARLY_MARGIN >= settings.reconcile_seconds:
+            return
+        at = time.monotonic() + delay + self.EARLY_MARGIN
+        if self.early_ref is not None and self.early_at is not None and self.early_at <= at + self.EARLY_MARGIN:
+            return  # one is already due then or sooner (the two clocks read apart by a few microseconds)
+        if self.early_ref is not None:
+            self.early_ref.cancel()
+        self.early_at = at
+        self.early_ref = worker.timer.call_after(delay + self.EARLY_MARGIN, self.tick, (worker, True), priority=10)
+
+
+class ReconcileAtStart(bootsteps.StartStopStep):
+    """A consumer step: one reconciler pass as the worker starts to consume, before its first message.
+
+    A consumer step, not a worker step, because the consumer starts after the pool has forked its
+    processes: the pass (database and broker work) never runs while the pool forks at start-up. It runs
+    in the consumer's own thread, at once: a timer entry could wait up to the worker's timer precision
+    (1 s) on the embedded broker's timer thread. It runs again whenever the consumer restarts (after the
+    broker connection was lost), which is as welcome. A failed pass is logged and changes nothing.
+    """
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer):
+        reconciler = getattr(consumer.controller, "arena_reconciler", None)
+        if reconciler is not None:
+            reconciler.tick(consumer.controller)
