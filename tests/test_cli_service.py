@@ -193,6 +193,28 @@ def test_demo_uses_the_running_service_and_ends_with_one_verdict_table(service):
     assert httpx.get(f"{service.url}/health").status_code == 200
 
 
+def test_demo_starts_its_own_service_and_stops_it_once_its_jobs_are_done(tmp_path):
+    import sqlite3
+
+    port = free_port()
+    demo = arena("demo", "--seeds", "2", "--data-dir", str(tmp_path), "--url", f"http://127.0.0.1:{port}", timeout=600)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "starting one" in demo.stdout and "stopping the service the demo started" in demo.stdout
+    # Its runs all finished, so its idle workers were stopped at once (killed), the API by SIGTERM.
+    for queue in ("backprop", "ga", "cmaes"):
+        assert f"stopped worker-{queue} (idle)" in demo.stdout, demo.stdout
+    with sqlite3.connect(tmp_path / "arena.db") as ledger:
+        statuses = dict(ledger.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+    assert statuses == {"succeeded": 2 * 3 * 9}, statuses  # 2 seeds x 3 methods x 9 tasks, none left running
+    pids = [int(pid) for pid in re.findall(r"started \S+\s+pid (\d+)", demo.stdout)]
+    assert len(pids) == 4
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)  # neither the child nor any process of its group (a worker's pool) is left
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
 def test_sigint_stops_every_child_cleanly(service):
     children = service.children()
     service.process.send_signal(signal.SIGINT)

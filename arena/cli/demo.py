@@ -64,6 +64,7 @@ def demo_command(args) -> int:
         print(f"no service at {client.url}; starting one (data in {settings.data_dir})")
         service = LocalService(settings, "127.0.0.1", port)
     job_ids: list[int] = []
+    finished = False
     try:
         if service is not None:
             service.start()
@@ -78,6 +79,7 @@ def demo_command(args) -> int:
             "budgets in evaluations, no time cap)"
         )
         wait_for_jobs(client, job_ids, show_progress=not args.json)
+        finished = True
         summary = client.get("/summary", jobs=",".join(map(str, job_ids)))
         if args.json:
             print(json.dumps(summary, indent=2))
@@ -98,6 +100,6 @@ def demo_command(args) -> int:
     finally:
         if service is not None:
             print("stopping the service the demo started...")
-            service.stop()
+            service.stop(idle=finished)
     return 0
 

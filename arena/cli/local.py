@@ -350,12 +350,20 @@ class LocalService:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def stop(self) -> bool:
-        """Stop every child; True if each exited by itself within the grace period."""
+    def stop(self, idle: bool = False) -> bool:
+        """Stop every child; True if each exited by itself within the grace period.
+
+        `idle`: the caller knows its runs are done (the demo, once all its jobs finished), so the workers
+        are killed at once instead of winding down (an idle Celery worker's warm shutdown takes about 5 s
+        of billiard's one-second sleeps and joins); a run another job started meanwhile is re-queued by the
+        reconciler, as after any killed worker (the ledger loses nothing)."""
         self.stop_requested = True
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
         for child in running:
-            child.signal(signal.SIGTERM)
+            if idle and child is not self.children[0]:
+                child.signal(signal.SIGKILL, whole_group=True)
+            else:
+                child.signal(signal.SIGTERM)
         deadline = time.monotonic() + self.STOP_GRACE
         clean = True
         for child in self.children:
@@ -380,10 +388,10 @@ class LocalService:
             if child not in running and child.restart_at is not None:
                 continue  # dead and backing off: nothing to stop, and no failure of this stop
             # uvicorn re-raises the SIGTERM it handled once it has shut down: that is a clean stop too.
-            if code not in (0, -signal.SIGTERM):
+            if code not in (0, -signal.SIGTERM) and not (idle and code == -signal.SIGKILL):
                 clean = False
             if child in running:
-                self.announce(f"  stopped {child.name} ({describe_exit(code)})")
+                self.announce(f"  stopped {child.name} ({'idle' if idle and code == -signal.SIGKILL else describe_exit(code)})")
         return clean
 
 

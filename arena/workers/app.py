@@ -274,6 +274,13 @@ _NOT_ENGINE_OPTIONS = {
 _DOORBELL_LOCK = threading.Lock()
 
 
+def _shutdown_requested() -> bool:
+    """Whether the worker was asked to stop (Celery's signal handlers set these; 0 is a request too)."""
+    from celery.worker import state
+
+    return any(flag is not None and flag is not False for flag in (state.should_stop, state.should_terminate))
+
+
 class EmbeddedTransport(kombu_sqlalchemy.Transport):
     """The embedded broker's transport: Kombu's SQLAlchemy transport that accepts `polling_interval`, and
     whose idle consumer waits for the doorbell of its queues instead of sleeping between two polls."""
@@ -293,6 +300,8 @@ class EmbeddedTransport(kombu_sqlalchemy.Transport):
                 get(self._deliver, timeout=timeout)
             except Empty:
                 if timeout is not None and time.monotonic() - started >= timeout:
+                    raise socket.timeout() from None
+                if _shutdown_requested():  # let Celery's loop see the SIGTERM/SIGQUIT now, not after `timeout`
                     raise socket.timeout() from None
                 if interval is not None:
                     self._doorbell().wait(self._consumed_queues(), interval)
