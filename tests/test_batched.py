@@ -152,22 +152,6 @@ def test_ga_seeds_in_lock_step_are_bit_for_bit_their_pygad_runs(task, budget, se
         assert result.metrics == {**alone.metrics, "batched": len(seeds)}
 
 
-def test_ga_cancel_one_seed_and_shares_of_time():
-    spec = resolve("xor", "ga", budget={"evaluations": 20_000, "stop_on_solve": False})
-    calls = {}
-
-    def progress(seed, report):
-        calls[seed] = calls.get(seed, 0) + 1
-        return seed == 4 and calls[seed] >= 3
-
-    results = execute_seeds(spec, [3, 4, 5], progress)
-    assert [r.stopped for r in results] == ["budget", "cancelled", "budget"]
-    assert results[1].evaluations < min(results[0].evaluations, results[2].evaluations)
-    assert all(r.seconds > 0 and r.cpu_seconds > 0 for r in results)
-    alone = execute(spec, 5)
-    assert counts(results[2]) == counts(alone) and results[2].weights == alone.weights  # a cancelled partner changes nothing
-
-
 @pytest.mark.parametrize(
     "task, budget, settings",
     [
@@ -191,8 +175,9 @@ def test_cmaes_seeds_in_lock_step_are_bit_for_bit_their_unbatched_runs(task, bud
         assert alone.metrics["restarts"] > 0
 
 
-def test_cmaes_cancel_one_seed_and_shares_of_time():
-    spec = resolve("xor", "cmaes", budget={"evaluations": 20_000, "stop_on_solve": False})
+@pytest.mark.parametrize("method", ["ga", "cmaes"])
+def test_lock_step_cancel_one_seed_and_shares_of_time(method):
+    spec = resolve("xor", method, budget={"evaluations": 20_000, "stop_on_solve": False})
     calls = {}
 
     def progress(seed, report):
@@ -203,6 +188,8 @@ def test_cmaes_cancel_one_seed_and_shares_of_time():
     assert [r.stopped for r in results] == ["budget", "cancelled", "budget"]
     assert results[1].evaluations < min(results[0].evaluations, results[2].evaluations)
     assert all(r.seconds > 0 and r.cpu_seconds > 0 for r in results)
+    alone = execute(spec, 5)
+    assert counts(results[2]) == counts(alone) and results[2].weights == alone.weights  # a cancelled partner changes nothing
 
 
 def test_check_cadence_in_evaluations():
