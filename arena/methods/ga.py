@@ -13,6 +13,10 @@ Counting: one evaluation per member per training sample (or per agent-step on co
 PyGAD caches the fitness of elites; on tasks whose fitness depends on the episodes drawn
 (`info.noisy_fitness`), those survivors are re-scored on the generation's episodes, so no member is
 credited with a score from easier episodes.
+
+Many seeds (`train_seeds`, what `arena.execute_seeds` calls on supervised tasks): PyGAD's per-generation
+Python cost cannot be shared between seeds, so the same generation is written out for S populations at
+once, with the same operators and draws: each seed's result is its `train` run's, bit for bit.
 """
 
 from __future__ import annotations
