@@ -165,7 +165,28 @@ class Service:
             job = self.job(job_id)
             return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
-        return wait_for(finished, timeout, interval=0.3, message=f"job {job_id} to finish")
+        try:
+            return wait_for(finished, timeout, interval=0.3, message=f"job {job_id} to finish")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.diagnosis(job_id)}") from None
+
+    def diagnosis(self, job_id: int | None = None) -> str:
+        """What a test that timed out waiting for the service should print: the job's runs, whether each
+        process is alive, and the tail of each worker's log (a hang in CI is otherwise a bare timeout)."""
+        lines = []
+        if job_id is not None:
+            try:
+                runs = self.job(job_id)["runs"]
+                lines.append("runs: " + ", ".join(f"{r['id']}:{r['status']}@{r.get('progress_evaluations')}" for r in runs))
+            except Exception as error:  # noqa: BLE001 (a diagnosis must not hide the failure)
+                lines.append(f"runs: unavailable ({error})")
+        for name, process in [("api", self.api), *((f"worker-{i}", w) for i, w in enumerate(self.workers))]:
+            if process is not None:
+                lines.append(f"{name}: pid {process.pid}, {'alive' if process.poll() is None else f'exited {process.returncode}'}")
+        for log in self.worker_logs:
+            tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+            lines.append(f"--- {log.name} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(lines)
 
 
 def _clean_env(extra: dict) -> dict:

@@ -535,3 +535,34 @@ def test_the_reconciler_looks_again_when_the_oldest_heartbeat_turns_stale(make_d
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+def test_counting_the_embedded_queues_returns_every_broker_connection(tmp_path):
+    """The reconciler counts each queue's waiting messages on a connection of its own, from the worker's
+    timer thread, every pass. Kombu's count (`_size`) leaves its read transaction open; with a session per
+    channel and thread, each pass kept one pooled connection, and after 15 passes the worker died of
+    "QueuePool limit of size 5 overflow 10 reached" (found in CI under load). Every connection must be
+    back in the pool after each count, from any thread, however many passes run."""
+    from arena.service.settings import Settings
+    from arena.workers.app import _EmbeddedChannel, make_celery
+    from arena.workers.reconcile import waiting_messages
+
+    settings = Settings(ARENA_DATA_DIR=tmp_path)
+    celery = make_celery(settings)
+    with celery.connection_for_write() as connection:  # a message waiting in "ga", none in "cmaes"
+        connection.default_channel.queue_declare(queue="cmaes")
+        connection.default_channel._put("ga", {"body": "x", "properties": {}, "headers": {}})
+    counts = []
+
+    def passes(n):
+        counts.extend((waiting_messages(celery, "ga"), waiting_messages(celery, "cmaes")) for _ in range(n))
+
+    passes(20)  # more than the pool's 15 connections
+    threads = [threading.Thread(target=passes, args=(10,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counts == [(1, 0)] * 50
+    engine, _ = _EmbeddedChannel._engines[settings.broker_url[len("sqla+"):]]
+    assert engine.pool.checkedout() == 0

@@ -57,7 +57,13 @@ class _EmbeddedChannel(kombu_sqlalchemy.Channel):
     - it keeps one SQLAlchemy session per channel, used from every thread: when a pool process is
       killed, the worker's task-handler thread rejects (requeues) the lost message while the consumer
       polls, and the shared session failed with IllegalStateChangeError, which stopped the whole worker
-      (a fault test found it). Here each thread gets its own session.
+      (a fault test found it). Here each thread gets its own session;
+    - its queue count (`_size`, what `queue_declare` answers) and its queue creation leave the session's
+      transaction open, which holds a pooled connection until that session's next commit. With one
+      session per thread, a session that never commits again (the reconciler counts the waiting messages
+      on a fresh connection every pass) kept its connection, and after 15 passes the worker died of
+      "QueuePool limit ... reached". Here both end their transaction, and closing the channel closes
+      every session it made.
     """
 
     @property
@@ -66,7 +72,29 @@ class _EmbeddedChannel(kombu_sqlalchemy.Channel):
         if getattr(sessions, "session", None) is None:
             _, make_session = self._open()
             sessions.session = make_session()
+            with _TRANSPORT_LOCK:
+                self.__dict__.setdefault("_all_sessions", []).append(sessions.session)
         return sessions.session
+
+    def _size(self, queue):
+        try:
+            return super()._size(queue)
+        finally:
+            self.session.commit()  # a read: ends the transaction, returns the connection to the pool
+
+    def _new_queue(self, queue, **kwargs):
+        try:
+            super()._new_queue(queue, **kwargs)
+        finally:
+            self.session.commit()
+
+    def close(self):
+        super().close()
+        with _TRANSPORT_LOCK:
+            sessions = self.__dict__.pop("_all_sessions", [])
+        for session in sessions:
+            with contextlib.suppress(Exception):  # closing must not fail a shutdown
+                session.close()
 
     def _put(self, queue, payload, **kwargs):
         super()._put(queue, payload, **kwargs)  # committed: a consumer woken now finds the message
@@ -271,7 +299,7 @@ _NOT_ENGINE_OPTIONS = {
 }
 
 
-_DOORBELL_LOCK = threading.Lock()
+_TRANSPORT_LOCK = threading.Lock()  # the transport's lazily made doorbell, and its channels' session lists
 
 
 def _shutdown_requested() -> bool:
@@ -311,7 +339,7 @@ class EmbeddedTransport(kombu_sqlalchemy.Transport):
     def _doorbell(self) -> Doorbell:
         doorbell = self.__dict__.get("_arena_doorbell")
         if doorbell is None:
-            with _DOORBELL_LOCK:  # the consumer and the result thread (nudges) may ask at once
+            with _TRANSPORT_LOCK:  # the consumer and the result thread (nudges) may ask at once
                 doorbell = self.__dict__.get("_arena_doorbell")
                 if doorbell is None:
                     doorbell = self.__dict__["_arena_doorbell"] = Doorbell.for_broker(self.client.hostname)
