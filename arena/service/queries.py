@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Text, cast, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from arena.service.tables import (
@@ -162,6 +162,19 @@ def _lock_job(session: Session, job_id: int) -> Job | None:
     return session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
 
 
+# What a run's claim and record read of its job: never `request`, which may hold a 10,000-point track.
+JOB_STATUS_COLUMNS = (Job.id, Job.task, Job.status, Job.cancel_requested, Job.finished_at)
+
+
+def _lock_job_of_run(session: Session, run_id: int) -> Job | None:
+    """The job of a run, locked, with the columns a status change needs: one round trip where reading the
+    run's job id and then locking its job were two (each a wake-up of the database process, which is what
+    a round trip costs on a loaded machine)."""
+    return session.scalars(
+        select(Job).join(Run, Run.job_id == Job.id).where(Run.id == run_id).options(load_only(*JOB_STATUS_COLUMNS)).with_for_update(of=Job)
+    ).one_or_none()
+
+
 def get_job(session: Session, job_id: int) -> Job | None:
     return session.get(Job, job_id)
 
@@ -294,26 +307,25 @@ def claim_run(session: Session, run_id: int, worker: str, stale_before: datetime
     A running run whose heartbeat is older than `stale_before` is taken over too (its worker died and
     the broker redelivered the message). A run that used up its attempts is left to the reconciler.
     """
-    job_id = session.scalar(select(Run.job_id).where(Run.id == run_id))
-    if job_id is None:
+    job = _lock_job_of_run(session, run_id)
+    if job is None:
         return None
-    job = _lock_job(session, job_id)
     if job.cancel_requested:
         return None  # queued runs were cancelled with the job; a stale running one is the reconciler's
     now = utcnow()
     claimable = (Run.status == QUEUED) | ((Run.status == RUNNING) & (Run.heartbeat_at < stale_before))
-    result = session.execute(
+    run = session.execute(
         update(Run)
         .where(Run.id == run_id, claimable, Run.attempts < max_attempts)
         .values(status=RUNNING, attempts=Run.attempts + 1, started_at=now, heartbeat_at=now, worker=worker)
+        .returning(Run.attempts, Run.method, Run.seed, Run.spec)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    ).one_or_none()
+    if run is None:
         return None
-    run = session.execute(select(Run.attempts, Run.method, Run.seed, Run.spec).where(Run.id == run_id)).one()
     if job.status == QUEUED:
         job.status = RUNNING
-    return Claim(run_id, job_id, run.attempts, run.method, run.seed, full_spec(session, run.spec))
+    return Claim(run_id, job.id, run.attempts, run.method, run.seed, full_spec(session, run.spec))
 
 
 def heartbeat(session: Session, run_id: int, attempt: int, progress=None) -> tuple[bool, bool]:
@@ -347,10 +359,9 @@ def record_result(
     `batched_settings_hash`).
     """
     assert status in FINISHED
-    job_id = session.scalar(select(Run.job_id).where(Run.id == run_id))
-    if job_id is None:
+    job = _lock_job_of_run(session, run_id)
+    if job is None:
         return False
-    job = _lock_job(session, job_id)
     values: dict = {"status": status, "finished_at": utcnow(), "error": error, "library_versions": library_versions}
     if settings_hash is not None:
         values["settings_hash"] = settings_hash
