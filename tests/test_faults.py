@@ -544,7 +544,7 @@ def test_counting_the_embedded_queues_returns_every_broker_connection(tmp_path):
     "QueuePool limit of size 5 overflow 10 reached" (found in CI under load). Every connection must be
     back in the pool after each count, from any thread, however many passes run."""
     from arena.service.settings import Settings
-    from arena.workers.app import _EmbeddedChannel, make_celery
+    from arena.workers.app import _EmbeddedChannel, broker_connection, make_celery
     from arena.workers.reconcile import waiting_messages
 
     settings = Settings(ARENA_DATA_DIR=tmp_path)
@@ -564,5 +564,5 @@ def test_counting_the_embedded_queues_returns_every_broker_connection(tmp_path):
     for thread in threads:
         thread.join()
     assert counts == [(1, 0)] * 50
-    engine, _ = _EmbeddedChannel._engines[settings.broker_url[len("sqla+"):]]
+    engine, _ = _EmbeddedChannel._engines[broker_connection(settings)[0]]
     assert engine.pool.checkedout() == 0

@@ -50,9 +50,9 @@ def batches(runs: list[tuple[int, str, float | None, str]], batch_seeds: int, su
 
     Batched: runs of a supervised task (control tasks run seed after seed: one message would only take
     away the other pool processes) without a seconds budget whose algorithm has `train_seeds` (and does not
-    set BATCH_MESSAGES = False), grouped by (method,
-    algorithm) -- one job's runs of one method share one configuration -- in balanced chunks of at most
-    `batch_seeds`. Everything else, and chunks of one, is sent run by run.
+    set BATCH_MESSAGES = False), grouped by (method, algorithm) -- one job's runs of one method share one
+    configuration -- in balanced chunks of at most `batch_seeds`. Everything else, and chunks of one, is
+    sent run by run.
     """
     from arena.methods import ALGORITHMS
 
