@@ -56,9 +56,9 @@ def add_big_jobs(url: str, jobs: int, seeds: int, points: int) -> list[int]:
     from sqlalchemy import insert, select, text
 
     from arena.runspec import resolve
-    from arena.service.db import get_engine, session_scope
-    from arena.service.queries import settings_hash, stored_spec
-    from arena.service.tables import Job, Run, utcnow
+    from arena.store.db import get_engine, session_scope
+    from arena.store.queries import settings_hash, stored_spec
+    from arena.store.tables import Job, Run, utcnow
 
     rng = random.Random(1)
     track = big_track(points, rng)
@@ -99,8 +99,8 @@ def add_big_jobs(url: str, jobs: int, seeds: int, points: int) -> list[int]:
 def _first_run(url: str, job_id: int) -> int:
     from sqlalchemy import func, select
 
-    from arena.service.db import session_scope
-    from arena.service.tables import Run
+    from arena.store.db import session_scope
+    from arena.store.tables import Run
 
     with session_scope(url) as session:
         return session.scalar(select(func.min(Run.id)).where(Run.job_id == job_id))
@@ -120,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with scratch_database(args.postgres, f"arena_bench_listings_{os.getpid()}") as url:
-        from arena.service.db import run_migrations
+        from arena.store.db import run_migrations
 
         run_migrations(url)
         started = time.perf_counter()

@@ -193,8 +193,8 @@ START_UP = re.compile(r"worker started in ([\d.]+) s \(([\d.]+) s CPU\); of whic
 def ledger_times(service: Service, run_id: int) -> dict:
     from sqlalchemy import select
 
-    from arena.service.db import session_scope
-    from arena.service.tables import Run
+    from arena.store.db import session_scope
+    from arena.store.tables import Run
 
     with session_scope(service.env["DATABASE_URL"]) as session:
         row = session.execute(select(Run.sent_at, Run.started_at, Run.finished_at, Run.seconds, Run.attempts, Run.status).where(Run.id == run_id)).one()
@@ -258,7 +258,7 @@ def bench_mode(mode: str, kinds: list[str], repeats: int, load: int, postgres: s
             url = stack.enter_context(scratch_database(postgres, f"arena_bench_recovery_{os.getpid()}"))
             broker = stack.enter_context(scratch_redis_database(redis_url))
             env = environment({"ARENA_DATA_DIR": str(data_dir), "DATABASE_URL": url, "BROKER_URL": broker})
-        from arena.service.db import run_migrations
+        from arena.store.db import run_migrations
 
         run_migrations(env["DATABASE_URL"])
         service = Service(env, data_dir)

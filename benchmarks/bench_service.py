@@ -75,7 +75,7 @@ def environment(**variables: str | None):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        from arena.service.settings import reset_settings
+        from arena.store.settings import reset_settings
 
         reset_settings()
         yield
@@ -99,7 +99,7 @@ def scratch_database(admin_url: str, name: str):
     try:
         yield f"{base}/{name}"
     finally:
-        from arena.service.db import dispose_engines
+        from arena.store.db import dispose_engines
 
         dispose_engines()
         with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -144,9 +144,9 @@ def queue_overhead(jobs: int, warmup: int = 2) -> dict[str, list[float]]:
     from sqlalchemy import select
 
     from arena.cli.client import ServiceClient
-    from arena.service.db import session_scope
-    from arena.service.settings import Settings
-    from arena.service.tables import Run
+    from arena.store.db import session_scope
+    from arena.store.settings import Settings
+    from arena.store.tables import Run
 
     client = ServiceClient(os.environ["ARENA_URL"])
     # A budget that takes milliseconds to train, so the overhead is not lost in the noise of training.
@@ -183,9 +183,9 @@ def queue_back_to_back(runs: int = 20) -> list[float]:
     from sqlalchemy import select
 
     from arena.cli.client import ServiceClient
-    from arena.service.db import session_scope
-    from arena.service.settings import Settings
-    from arena.service.tables import Run
+    from arena.store.db import session_scope
+    from arena.store.settings import Settings
+    from arena.store.tables import Run
 
     client = ServiceClient(os.environ["ARENA_URL"])
     body = {"task": "xor", "methods": ["ga"], "seeds": runs, "budget": {"evaluations": 2000, "seconds": 30, "stop_on_solve": False}}
@@ -203,7 +203,7 @@ def queue_back_to_back(runs: int = 20) -> list[float]:
 def with_local_service(data_dir: str, fn, **variables):
     """Run `fn()` while the API and one worker per queue run as children (like `arena up`)."""
     from arena.cli.local import LocalService
-    from arena.service.settings import Settings
+    from arena.store.settings import Settings
 
     port = free_port()
     with environment(ARENA_DATA_DIR=data_dir, ARENA_URL=f"http://127.0.0.1:{port}", **variables):
@@ -213,7 +213,7 @@ def with_local_service(data_dir: str, fn, **variables):
             return fn()
         finally:
             service.stop()
-            from arena.service.db import dispose_engines
+            from arena.store.db import dispose_engines
 
             dispose_engines()
 
@@ -234,7 +234,7 @@ def bench_overhead(quick: bool, postgres: str, redis_url: str) -> list[list[str]
         scratch_database(postgres, "arena_bench_queue") as url,
         scratch_redis_database(redis_url) as broker_url,
     ):
-        from arena.service.db import run_migrations
+        from arena.store.db import run_migrations
 
         run_migrations(url)
         production, gaps = with_local_service(data_dir, measure, DATABASE_URL=url, BROKER_URL=broker_url)
@@ -267,9 +267,9 @@ def fill_ledger(url: str, total_runs: int, xor_share: float, seeds_per_job: int 
     from sqlalchemy import insert, text
 
     from arena.runspec import resolve
-    from arena.service.db import get_engine
-    from arena.service.queries import settings_hash
-    from arena.service.tables import Job, LeaderboardVersion, Run, utcnow
+    from arena.store.db import get_engine
+    from arena.store.queries import settings_hash
+    from arena.store.tables import Job, LeaderboardVersion, Run, utcnow
     from arena.tasks import TASKS
 
     rng = random.Random(rng_seed)
@@ -359,7 +359,7 @@ def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | 
                 try:
                     rows += latency_rows(url, "SQLite", quick, f"sqla+sqlite:///{Path(data_dir) / 'broker.db'}", total_runs, xor_share, broker_is_url=True)
                 finally:
-                    from arena.service.db import dispose_engines
+                    from arena.store.db import dispose_engines
 
                     dispose_engines()
     return rows
@@ -367,7 +367,7 @@ def bench_latency(quick: bool, postgres: str, redis_url: str, total_runs: int | 
 
 def latency_rows(url: str, backend: str, quick: bool, redis_url: str, total_runs: int, xor_share: float, broker_is_url: bool = False) -> list[list[str]]:
     repeats = 20 if quick else 50
-    from arena.service.db import run_migrations
+    from arena.store.db import run_migrations
 
     run_migrations(url)
     started = time.perf_counter()
@@ -410,7 +410,7 @@ def measure_cold_leaderboard(client: httpx.Client, url: str, task: str, repeats:
     process's CPU seconds per request are appended to `cpu` (what the request costs, whatever the load)."""
     from sqlalchemy import text
 
-    from arena.service.db import get_engine
+    from arena.store.db import get_engine
 
     times = []
     for _ in range(repeats):

@@ -251,7 +251,7 @@ def make_database(tmp_path_factory):
         return url
 
     yield make
-    from arena.service.db import dispose_engines
+    from arena.store.db import dispose_engines
 
     dispose_engines()
     for drop in drops:
@@ -261,7 +261,7 @@ def make_database(tmp_path_factory):
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def migrated_database(request, make_database):
     """A database at the head revision, in each backend, shared by a session's tests (each makes its own jobs)."""
-    from arena.service.db import run_migrations
+    from arena.store.db import run_migrations
 
     url = make_database(request.param)
     run_migrations(url)

@@ -14,7 +14,7 @@ import pytest
 
 import arena
 from arena.runspec import RunSpec
-from arena.service import queries
+from arena.store import queries
 from arena.workers.send import batches
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from arena.cli import build_parser
 from arena.cli import local as service_cli
-from arena.service.settings import Settings
+from arena.store.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -292,9 +292,9 @@ import json, sys, threading, time
 import httpx
 from arena.cli import main
 from arena.models.architecture import Architecture
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.tables import utcnow
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.tables import utcnow
 
 assert main(["migrate"]) == 0
 assert main(["keys", "create", "probe"]) == 0

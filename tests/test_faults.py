@@ -34,9 +34,9 @@ import httpx
 import pytest
 
 from arena.runspec import resolve
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.tables import utcnow
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.tables import utcnow
 
 from conftest import PYTHON, REPO_ROOT, Service, _clean_env, free_port, reachable, wait_for
 
@@ -487,9 +487,9 @@ def test_the_reconciler_looks_again_when_the_oldest_heartbeat_turns_stale(make_d
     is already stale (the periodic passes handle it: no busy loop), and never two at once."""
     from types import SimpleNamespace
 
-    from arena.service.db import run_migrations
-    from arena.service.settings import reset_settings
-    from arena.service.tables import Run
+    from arena.store.db import run_migrations
+    from arena.store.settings import reset_settings
+    from arena.store.tables import Run
     from arena.workers.reconcile import Reconciler, next_stale_in
 
     url = make_database("sqlite")
@@ -543,7 +543,7 @@ def test_counting_the_embedded_queues_returns_every_broker_connection(tmp_path):
     channel and thread, each pass kept one pooled connection, and after 15 passes the worker died of
     "QueuePool limit of size 5 overflow 10 reached" (found in CI under load). Every connection must be
     back in the pool after each count, from any thread, however many passes run."""
-    from arena.service.settings import Settings
+    from arena.store.settings import Settings
     from arena.workers.app import _EmbeddedChannel, broker_connection, make_celery
     from arena.workers.reconcile import waiting_messages
 

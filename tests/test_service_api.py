@@ -136,9 +136,9 @@ def test_trajectory_png_of_a_car_run(service):
     import numpy as np
 
     from arena.runspec import resolve
-    from arena.service import queries
-    from arena.service.db import session_scope
-    from arena.service.tables import utcnow
+    from arena.store import queries
+    from arena.store.db import session_scope
+    from arena.store.tables import utcnow
 
     spec = resolve("car-oval", "ga", {"evaluations": 1000}).to_dict()
     size = resolve("car-oval", "ga").architecture.num_parameters

@@ -27,8 +27,9 @@ XOR = {"task": "xor", "methods": ["ga"], "seeds": 1, "budget": {"evaluations": 1
 
 def make_key(service, max_concurrent_runs: int | None = None, max_queued_cpu_seconds: float | None = None) -> tuple[str, str]:
     """(name, key): a key made in the service's database, as `arena keys create` does."""
-    from arena.service import auth, queries
-    from arena.service.db import session_scope
+    from arena.service import auth
+    from arena.store import queries
+    from arena.store.db import session_scope
 
     name = f"test-{uuid.uuid4().hex[:8]}"
     key = auth.new_key()
@@ -269,8 +270,8 @@ ValueError: fitness is NaN for every member
 
 
 def test_a_failed_run_shows_one_line_and_keeps_the_traceback(keyed_service, reader):
-    from arena.service import queries
-    from arena.service.db import session_scope
+    from arena.store import queries
+    from arena.store.db import session_scope
 
     _, key = make_key(keyed_service)
     created = keyed_service.client.post("/jobs", json=XOR, headers=bearer(key)).json()

@@ -9,8 +9,8 @@ import re
 import time
 
 from arena.runspec import resolve
-from arena.service import queries
-from arena.service.db import session_scope
+from arena.store import queries
+from arena.store.db import session_scope
 
 from conftest import wait_for
 

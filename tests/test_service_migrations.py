@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from arena.runspec import resolve
-from arena.service import queries
-from arena.service.db import downgrade_migrations, get_engine, run_migrations, session_scope
-from arena.service.tables import Base, utcnow
+from arena.store import queries
+from arena.store.db import downgrade_migrations, get_engine, run_migrations, session_scope
+from arena.store.tables import Base, utcnow
 
 TABLES = {"jobs", "runs", "run_outputs", "leaderboard_versions", "api_keys", "task_options"}
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from arena.contract import Progress
 from arena.runspec import resolve
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.tables import utcnow
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.tables import utcnow
 
 RESULT = {
     "score": 0.01, "solved": True, "evaluations_to_solve": 800, "seconds_to_solve": 0.2, "evaluations": 800,

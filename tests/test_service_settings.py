@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from arena.service.settings import Settings, get_settings, reset_settings
+from arena.store.settings import Settings, get_settings, reset_settings
 from arena.workers.app import broker_connection, broker_transport_options
 
 

@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from arena.service import schemas, stats, verdict
+from arena.service import schemas
+from arena.verdict import report as stats
+from arena.verdict import statistics as verdict
 
 _ids = iter(range(1, 1_000_000))
 
@@ -138,9 +140,9 @@ def test_task_run_tables_read_what_task_runs_reads(migrated_database):
 
     from sqlalchemy import insert
 
-    from arena.service import queries
-    from arena.service.db import session_scope
-    from arena.service.tables import Job, Run, utcnow
+    from arena.store import queries
+    from arena.store.db import session_scope
+    from arena.store.tables import Job, Run, utcnow
 
     task = f"columnar-{uuid.uuid4().hex[:8]}"
     cancelled = {**run("ga", "b", 99, False, 0, status="cancelled"), "solved": None, "evaluations": None, "seconds": None, "cpu_seconds": None}

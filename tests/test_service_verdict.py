@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from arena.runspec import resolve
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.tables import utcnow
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.tables import utcnow
 from conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,9 +16,9 @@ from conftest import wait_for
 from sqlalchemy import Text, cast, func, select
 
 from arena.runspec import resolve
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.tables import Run, StoredTaskOptions, utcnow
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.tables import Run, StoredTaskOptions, utcnow
 
 POINTS = 10_000
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from arena.service import verdict
+from arena.verdict import statistics as verdict
 
 Z = 1.959963984540054
 

@@ -51,8 +51,9 @@ def _database():
 def create_command(args) -> int:
     from sqlalchemy.exc import IntegrityError
 
-    from arena.service import auth, queries
-    from arena.service.db import session_scope
+    from arena.service import auth
+    from arena.store import queries
+    from arena.store.db import session_scope
 
     if not NAME.match(args.name):
         raise UsageError(f"a key name is 1 to 64 letters, digits, . _ @ or -, got {args.name!r}")
@@ -75,8 +76,8 @@ def create_command(args) -> int:
 
 
 def revoke_command(args) -> int:
-    from arena.service import queries
-    from arena.service.db import session_scope
+    from arena.store import queries
+    from arena.store.db import session_scope
 
     settings = _database()
     with session_scope(settings.database_url) as session:
@@ -88,8 +89,8 @@ def revoke_command(args) -> int:
 
 
 def list_command(args) -> int:
-    from arena.service import queries
-    from arena.service.db import session_scope
+    from arena.store import queries
+    from arena.store.db import session_scope
     from arena.service.schemas import ApiKeyInfo
 
     settings = _database()

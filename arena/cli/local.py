@@ -59,7 +59,7 @@ def service_settings(data_dir: str | None = None):
         os.environ["ARENA_DATA_DIR"] = str(Path(data_dir).resolve())
     from pydantic import ValidationError
 
-    from arena.service.settings import Settings
+    from arena.store.settings import Settings
 
     try:
         return Settings()  # not the cached get_settings(): the environment may have changed just above
@@ -88,7 +88,7 @@ def migrate_command(args) -> int:
 
 
 def _migrate(settings) -> None:
-    from arena.service.db import run_migrations
+    from arena.store.db import run_migrations
 
     if settings.database_url.startswith("sqlite"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import text
 
-from arena.service.db import make_engine
-from arena.service.tables import Base
+from arena.store.db import make_engine
+from arena.store.tables import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -20,7 +20,7 @@ def database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from arena.service.settings import get_settings
+    from arena.store.settings import get_settings
 
     return get_settings().database_url
 

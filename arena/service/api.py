@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 from arena import __version__
 from arena.errors import ArenaError
 from arena.methods import METHODS, describe_settings, label
-from arena.service import auth, queries, schemas, stats
-from arena.service.db import get_engine, run_migrations, session_scope
+from arena.service import auth, schemas
+from arena.store import queries
+from arena.verdict import report as stats
+from arena.store.db import get_engine, run_migrations, session_scope
 from arena.service.renders import RenderCache, run_child
-from arena.service.settings import Settings, get_settings
+from arena.store.settings import Settings, get_settings
 from arena.tasks import TASKS, task_info
 
 logger = logging.getLogger("arena.service")

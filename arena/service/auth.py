@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from arena.service.settings import Settings
+from arena.store.settings import Settings
 
 KEY_PREFIX = "arena_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 6  # what `arena keys list` shows of a key
@@ -86,8 +86,8 @@ def bearer_token(request: Request) -> str | None:
 def authenticate(request: Request, settings: Settings) -> Caller:
     """The caller behind `Authorization: Bearer KEY`, or 401. A key that does not exist and a revoked key
     are refused alike."""
-    from arena.service import queries
-    from arena.service.db import session_scope
+    from arena.store import queries
+    from arena.store.db import session_scope
 
     token = bearer_token(request)
     if token is None:

@@ -28,8 +28,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from arena.service import plots, queries, schemas
-from arena.service.db import session_scope
+from arena.service import plots, schemas
+from arena.store import queries
+from arena.store.db import session_scope
 from arena.service.renders import RenderCache, run_child
 from arena.tasks import TASKS, make_task, task_info
 

@@ -22,7 +22,7 @@ from arena.errors import ArenaError
 from arena.methods import ALGORITHMS, METHODS
 from arena.models.architecture import Architecture
 from arena.runspec import check_seed, resolve
-from arena.service.settings import Settings
+from arena.store.settings import Settings
 from arena.tasks import task_info
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]

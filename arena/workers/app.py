@@ -34,7 +34,7 @@ from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 from arena.methods import METHODS
-from arena.service.settings import Settings, get_settings
+from arena.store.settings import Settings, get_settings
 
 logger = logging.getLogger("arena.workers")
 
@@ -563,7 +563,7 @@ def _log_start_up(**_):
 @signals.worker_process_init.connect
 def _init_worker_child(**_):
     """In each prefork child: no pooled connection from the parent, and single-threaded torch."""
-    from arena.service.db import dispose_engines
+    from arena.store.db import dispose_engines
 
     dispose_engines(close=False)
     import torch  # already imported by the parent (no torch work there): this is a dictionary lookup

@@ -16,10 +16,10 @@ from datetime import timezone
 from celery import bootsteps
 
 from arena.methods import METHODS
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.settings import get_settings
-from arena.service.tables import CANCELLED, FAILED
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.settings import get_settings
+from arena.store.tables import CANCELLED, FAILED
 from arena.workers.send import send_runs
 
 logger = logging.getLogger("arena.workers")
@@ -87,7 +87,7 @@ def next_stale_in(stale_after: float, url: str | None = None) -> float | None:
     if nothing is running. The threshold is the same one `reconcile` applies: this only says when to look."""
     from sqlalchemy import func, select
 
-    from arena.service.tables import RUNNING, Run, utcnow
+    from arena.store.tables import RUNNING, Run, utcnow
 
     with session_scope(url) as session:
         oldest = session.scalar(select(func.min(Run.heartbeat_at)).where(Run.status == RUNNING))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from arena.service.settings import get_settings
+from arena.store.settings import get_settings
 from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
 
 logger = logging.getLogger("arena.workers")

@@ -29,10 +29,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from arena.contract import Progress
-from arena.service import queries
-from arena.service.db import session_scope
-from arena.service.settings import get_settings
-from arena.service.tables import CANCELLED, FAILED, SUCCEEDED
+from arena.store import queries
+from arena.store.db import session_scope
+from arena.store.settings import get_settings
+from arena.store.tables import CANCELLED, FAILED, SUCCEEDED
 from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
 
 logger = logging.getLogger("arena.workers")

@@ -24,7 +24,7 @@ down_revision: Union[str, None] = '0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-REF = 'ref'  # arena.service.queries.OPTIONS_REF
+REF = 'ref'  # arena.store.queries.OPTIONS_REF
 PAGE = 100  # runs read at a time: a run of an old database may hold a 200 KB track
 
 runs = sa.table('runs', sa.column('id', sa.Integer()), sa.column('spec', sa.JSON()))
@@ -34,7 +34,7 @@ task_options = sa.table(
 
 
 def content_hash(data) -> str:
-    """arena.service.queries.content_hash, frozen here as this revision's definition."""
+    """arena.store.queries.content_hash, frozen here as this revision's definition."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
 

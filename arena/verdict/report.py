@@ -1,5 +1,5 @@
 """The service's side of the verdict: runs as the database gives them -> leaderboard, job comparison and
-summary responses. Every statistic is computed in `arena.service.verdict` (numpy, scipy, statsmodels:
+summary responses. Every statistic is computed in `arena.verdict.statistics` (numpy, scipy, statsmodels:
 no torch); this module only groups runs, picks configurations and words the verdicts.
 
 A configuration is one (method, settings hash): the same task, architecture, settings and budget, over
@@ -11,7 +11,7 @@ verdict.RunTable} (`queries.task_run_tables`). Both give the same responses.
 from __future__ import annotations
 
 from arena.methods import label as method_label
-from arena.service import verdict
+from arena.verdict import statistics as verdict
 
 Runs = list[dict] | verdict.RunTable
 

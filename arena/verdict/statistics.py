@@ -971,7 +971,7 @@ def summary(task_results: dict[str, dict[str, list[dict] | RunTable]], correct_a
     }
 
 
-if __name__ == "__main__":  # timing check: python -m arena.service.verdict
+if __name__ == "__main__":  # timing check: python -m arena.verdict.statistics
     import time
 
     def synthetic_runs(n: int, method: str, settings_hash: str, solve_probability: float, scale: float, seed: int):

@@ -28,7 +28,7 @@ from sqlalchemy import Text, cast, func, insert, select, update
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
-from arena.service.tables import (
+from arena.store.tables import (
     CANCELLED,
     FAILED,
     FINISHED,
@@ -45,7 +45,7 @@ from arena.service.tables import (
 )
 
 if TYPE_CHECKING:
-    from arena.service.verdict import RunTable  # annotations only: imported where used
+    from arena.verdict.statistics import RunTable  # annotations only: imported where used
 
 RESULT_FIELDS = (
     "score",
@@ -595,7 +595,7 @@ def task_run_tables(session: Session, task: str) -> dict[tuple[str, str], RunTab
     A run finishing between the two reads can show in one and not the other; its transaction also bumps
     the task's version, so the next request recomputes (the API caches under the version read first).
     """
-    from arena.service.verdict import RunTable
+    from arena.verdict.statistics import RunTable
 
     counts: dict[tuple[str, str], dict[str, int]] = {}
     grouped = select(Run.method, Run.settings_hash, Run.status, func.count()).where(Run.task == task, Run.status.in_(FINISHED))
