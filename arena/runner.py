@@ -5,41 +5,18 @@ No Celery, HTTP or SQL here: the worker, the CLI's `arena train` and Python user
 
 from __future__ import annotations
 
-import platform
-import random
-
-import numpy as np
-
 from arena.contract import ProgressCallback, RunResult
 from arena.methods import ALGORITHMS
+from arena.methods import library_versions as methods_library_versions
+from arena.methods.loop import seed_everything
 from arena.runspec import RunSpec, check_seed
 from arena.tasks import make_task
 
 
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def library_versions() -> dict:
-    """What a run's result depends on besides its spec and seed: stored with every run."""
-    import cma
-    import pygad
-    import torch
-
-    import arena
-
-    return {
-        "arena": arena.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "pygad": pygad.__version__,
-        "cma": cma.__version__,
-        "numpy": np.__version__,
-    }
+    """What a run's result depends on besides its spec and seed: stored with every run (which libraries:
+    the registry says, arena.methods.library_versions)."""
+    return methods_library_versions()
 
 
 def execute(spec: RunSpec, seed: int, progress: ProgressCallback | None = None) -> RunResult:

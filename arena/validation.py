@@ -74,6 +74,11 @@ def check(model: type[BaseModel], data, prefix: tuple = (), complete: bool = Fal
         return data
     if isinstance(data, model):
         data = data.model_dump()
+    if complete and isinstance(data, dict):
+        # Every field given, the model's own defaults too: checks between fields see the values a run uses
+        # (pydantic does not validate a default it fills in).
+        defaults = {name: field.get_default(call_default_factory=True) for name, field in model.model_fields.items() if not field.is_required()}
+        data = {**defaults, **data}
     try:
         return model.model_validate(data, context={"complete": complete})
     except ValidationError as error:

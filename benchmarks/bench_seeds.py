@@ -12,7 +12,8 @@
     does (its `queue_overhead`). Target: median <= 150 ms.
 (d) The GA and CMA-ES, 30 XOR seeds each (fixed 20,000 evaluations, no stop on solve): execute_seeds
     (the seeds in lock-step, one stacked forward per generation; bit for bit the unbatched runs) vs
-    arena.execute one after another. Target for the GA: >= 5x; CMA-ES reported.
+    arena.execute one after another. Target for the GA: >= 2x (was 5x against PyGAD's slower single run,
+    before the population loop); CMA-ES reported.
 
 Times are CPU seconds of this thread (time.thread_time) unless a column says wall: the machine is shared.
 """
@@ -113,7 +114,10 @@ def bench_population(method: str, quick: bool, repeats: int = 3) -> list[list[st
         s_cpu = min(s_cpu, cpu * scale)
     same = sum(b.weights == a.weights and b.evaluations == a.evaluations for b, a in zip(batched, alone))
     note = f"; extrapolated from {len(sequential_seeds)} seeds" if scale != 1 else ""
-    target = ">= 5x" if method == "ga" else "reported"
+    # The GA's target was >= 5x while a single run was PyGAD's loop; since both paths are the population
+    # loop (issue 16) a single run is ~1.9x faster and lock-step takes the same time as before, so the
+    # ratio is ~2.5-2.8x: the target is the lock-step time itself, no slower than before.
+    target = ">= 2x" if method == "ga" else "reported"
     return [
         [f"30 XOR seeds, {method}, 20,000 evaluations each: arena.execute one after another{note}", f"{s_cpu:.2f} s", "1.0x", ""],
         [f"... arena.execute_seeds (lock-step, stacked forward), best of {repeats}", f"{b_cpu:.2f} s", f"{s_cpu / b_cpu:.1f}x faster", f"{target}; bit-for-bit identical: {same}/{len(alone)}"],

@@ -143,7 +143,7 @@ def queue_overhead(jobs: int, warmup: int = 2) -> dict[str, list[float]]:
     warms its imports)."""
     from sqlalchemy import select
 
-    from arena.cli.client import ServiceClient
+    from arena.cli.http import ServiceClient
     from arena.store.db import session_scope
     from arena.store.settings import Settings
     from arena.store.tables import Run
@@ -182,7 +182,7 @@ def queue_back_to_back(runs: int = 20) -> list[float]:
     budget keeps the runs one message each (never batched)."""
     from sqlalchemy import select
 
-    from arena.cli.client import ServiceClient
+    from arena.cli.http import ServiceClient
     from arena.store.db import session_scope
     from arena.store.settings import Settings
     from arena.store.tables import Run

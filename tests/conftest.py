@@ -93,7 +93,7 @@ class Service:
 
     def start_api(self) -> None:
         log = self.data_dir / "api.log"
-        self.api = self._spawn([PYTHON, "-m", "uvicorn", "arena.service.api:app", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"], log)
+        self.api = self._spawn([PYTHON, "-m", "uvicorn", "arena.service.app:app", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"], log)
 
         def healthy():
             if self.api.poll() is not None:

@@ -10,7 +10,8 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 import arena
-from arena.contract import Budget, RunClock, check_every
+from arena.contract import Budget
+from arena.methods.loop import RunClock, check_every
 from arena.runner import execute, execute_seeds
 from arena.runspec import resolve
 from arena.tasks import make_task

@@ -2,8 +2,8 @@
 
 A job's runs of one configuration with an evaluations-only budget go as batches (ARENA_BATCH_SEEDS, 16
 by default; 20 runs go as 10 + 10); each run is still claimed, heartbeated and recorded on its own, and
-its evaluations to solve are the unbatched run's. A seconds budget is never batched. Recovery of lost
-messages and killed workers is run by run (tests/test_faults.py, tests/test_service_lifecycle.py).
+its evaluations to solve are the unbatched run's. A seconds budget is never batched. A killed worker's batch
+is re-sent as batches (tests/test_faults.py); lost queued messages are re-sent run by run.
 """
 
 from __future__ import annotations
@@ -31,6 +31,18 @@ def test_batches_group_evaluation_budgets_of_batched_algorithms_only():
     grouped, singles = batches(runs[:17], 16)  # 17 -> 9 + 8
     assert [len(ids) for ids, _ in grouped] == [9, 8] and singles == []
     assert batches(runs[:3], 16, supervised=False) == ([], [(i, "backprop", None) for i in range(3)])  # car: one by one
+
+
+def test_a_recovered_batch_is_split_over_the_live_workers_and_stays_batched():
+    from arena.workers.reconcile import recovery_batch_seeds
+
+    assert recovery_batch_seeds(15, 16, 1) == 15  # one worker: the batch as it was
+    assert recovery_batch_seeds(15, 16, 3) == 5  # three workers: three batches at once
+    assert recovery_batch_seeds(30, 16, 1) == 16  # never above ARENA_BATCH_SEEDS
+    assert recovery_batch_seeds(3, 16, 8) == 2  # at least two a batch: trained batched, same configuration
+    runs = [(i, "ga", None, "ga") for i in range(15)]
+    grouped, singles = batches(runs, recovery_batch_seeds(15, 16, 2))
+    assert [len(ids) for ids, _ in grouped] == [8, 7] and singles == []
 
 
 @pytest.mark.parametrize("method", ["backprop", "ga", "cmaes"])

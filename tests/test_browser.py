@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,7 @@ class Browser:
             binary, "--headless=new", "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
             "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-default-apps", "--mute-audio", "--window-size=1280,900", "about:blank",
+            "--disable-default-apps", "--mute-audio", "--window-size=1400,900", "about:blank",
         ]
         if os.geteuid() == 0:
             arguments.insert(1, "--no-sandbox")  # chromium refuses to run as root with its sandbox
@@ -191,14 +192,26 @@ def finished_jobs(service):
 pytestmark = pytest.mark.parametrize("service", ["embedded"], indirect=True)
 
 
-def check_page(browser: Browser, service, path: str, ready: str) -> None:
+SCREENSHOTS = os.environ.get("ARENA_SCREENSHOTS")  # a directory: save each checked page there (docs/screenshots)
+
+
+def check_page(browser: Browser, service, path: str, ready: str, screenshot: str | None = None) -> None:
+    """Open the page; no console error, no other host, and nothing wider than the 1400 px window."""
     browser.open(service.base_url + path, ready)
     assert browser.problems(service.base_url) == [], path
+    widths = browser.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], (path, "scrolls sideways", widths)
+    if SCREENSHOTS and screenshot:
+        browser.screenshot(os.path.join(SCREENSHOTS, screenshot))
+
+
+def headline(browser: Browser) -> str:
+    return browser.evaluate("(document.getElementById('headline') || {}).textContent || ''")
 
 
 def test_jobs_page(browser, service, finished_jobs):
     ids = [job["id"] for job in finished_jobs.values()]
-    check_page(browser, service, "/", f"document.querySelectorAll('main table tbody tr').length >= {len(ids)}")
+    check_page(browser, service, "/", f"document.querySelectorAll('main table tbody tr').length >= {len(ids)}", "jobs.png")
     links = browser.evaluate("[...document.querySelectorAll('main a')].map(a => a.getAttribute('href'))")
     assert all(f"/ui/jobs/{i}" in links for i in ids)
 
@@ -206,7 +219,10 @@ def test_jobs_page(browser, service, finished_jobs):
 @pytest.mark.parametrize("task", ["xor", "sine", "car-oval"])
 def test_job_page_draws_every_method(browser, service, finished_jobs, task):
     job = finished_jobs[task]
-    check_page(browser, service, f"/ui/jobs/{job['id']}", "document.querySelectorAll('.uplot canvas').length >= 3")
+    check_page(browser, service, f"/ui/jobs/{job['id']}", "document.querySelectorAll('.uplot canvas').length >= 3", "job.png" if task == "xor" else None)
+    # the verdict's first line is a plain sentence about this task, over the details
+    assert headline(browser).startswith(f"On {task}, "), headline(browser)
+    assert browser.evaluate("document.querySelector('.verdict').compareDocumentPosition(document.getElementById('headline'))") & 2  # headline first
     charts = browser.evaluate("window.arenaCharts")
     by_id = {chart["id"]: chart["points"] for chart in charts}
     assert {"curve-evaluations", "curve-seconds", "solved"} <= set(by_id)
@@ -216,11 +232,18 @@ def test_job_page_draws_every_method(browser, service, finished_jobs, task):
             assert drawn and drawn[0] > 0, (chart, method, by_id[chart])
     assert browser.evaluate("document.querySelectorAll('.verdict li').length") >= 1
     assert browser.evaluate("document.querySelectorAll('a[href^=\"/ui/runs/\"]').length") == len(job["runs"])
+    wait_for(lambda: browser.evaluate("!!window.arenaCharts.find(c => c.id === 'solved').y"), 10, message="the KM chart's scales")
+    y_low, y_high = browser.evaluate("window.arenaCharts.find(c => c.id === 'solved').y")
+    assert (y_low, y_high) == (0, 1)  # a proportion: the axis is 0 to 1 whatever the data
+    unit = "agent-steps" if task.startswith("car") else "evaluations"
+    assert browser.evaluate("document.querySelector('#solved h3').textContent").endswith(f"against {unit} (Kaplan-Meier)")
+    # every statistic's name explains itself
+    assert {"ERT", "KM", "dup"} <= set(browser.evaluate("[...document.querySelectorAll('abbr.term')].map(a => a.textContent.split(' ')[0])"))
 
 
 def test_function_and_logic_run_pages(browser, service, finished_jobs):
     sine_run = finished_jobs["sine"]["runs"][0]["id"]
-    check_page(browser, service, f"/ui/runs/{sine_run}", "document.getElementById('predictions') && document.querySelectorAll('.uplot').length >= 3")
+    check_page(browser, service, f"/ui/runs/{sine_run}", "document.getElementById('predictions') && document.querySelectorAll('.uplot').length >= 3", "run.png")
     assert browser.evaluate("window.arenaCharts.find(c => c.id === 'predictions').points.network") == 1000
     xor_run = finished_jobs["xor"]["runs"][0]["id"]
     check_page(browser, service, f"/ui/runs/{xor_run}", "[...document.querySelectorAll('h2')].some(h => h.textContent.startsWith('Truth table'))")
@@ -229,7 +252,7 @@ def test_function_and_logic_run_pages(browser, service, finished_jobs):
 
 def test_car_run_page_animates(browser, service, finished_jobs):
     run = finished_jobs["car-oval"]["runs"][0]["id"]
-    check_page(browser, service, f"/ui/runs/{run}", "window.arenaReplay && window.arenaReplay.frame > 0")
+    check_page(browser, service, f"/ui/runs/{run}", "window.arenaReplay && window.arenaReplay.frame > 0", "car-run.png")
     first = browser.evaluate("window.arenaReplay.frame")
     time.sleep(0.5)
     later = browser.evaluate("[window.arenaReplay.frame, window.arenaReplay.frames, window.arenaReplay.drawn]")
@@ -243,11 +266,41 @@ def test_car_run_page_animates(browser, service, finished_jobs):
 
 
 def test_leaderboard_and_summary_pages(browser, service, finished_jobs):
-    check_page(browser, service, "/ui/leaderboard?task=xor", "document.querySelectorAll('main table tbody tr').length >= 3")
+    check_page(browser, service, "/ui/leaderboard?task=xor", "document.querySelectorAll('main table tbody tr').length >= 3", "leaderboard.png")
     assert browser.evaluate("document.querySelectorAll('svg.interval').length") >= 3
-    check_page(browser, service, "/ui/summary", "document.querySelector('main h1') && document.querySelector('main h1').textContent.startsWith('Summary')")
+    assert headline(browser).startswith("On xor, "), headline(browser)
+    # each configuration in words (network and budget), not a settings hash; rates as "3/3 [44%-100%]"
+    configurations = browser.evaluate("[...document.querySelectorAll('span.configuration')].map(s => s.textContent)")
+    assert configurations and all(text.startswith("2-4-1 ") and " evals" in text for text in configurations), configurations
+    cells = browser.evaluate("[...document.querySelectorAll('main table tbody tr')].map(r => r.cells[3].textContent)")
+    assert all(re.search(r"\d+/\d+ \[\d+%-\d+%\]$", cell) for cell in cells), cells
+    check_page(browser, service, "/ui/summary", "document.querySelector('main h1') && document.querySelector('main h1').textContent.startsWith('Summary')", "summary.png")
+    assert headline(browser).startswith("Across "), headline(browser)
+    words = browser.evaluate("[...document.querySelectorAll('main table')].pop().innerText")
+    assert "undecided" not in words and "snake" not in words and "cpu_seconds" not in words
+    # methods in the registry's order on every row
+    solved = browser.evaluate("[...document.querySelectorAll('main table')].pop().querySelector('tbody tr').cells[1].textContent")
+    assert solved.index("backprop") < solved.index("GA") < solved.index("CMA-ES"), solved
 
 
 def test_docs_render_offline(browser, service, finished_jobs):
     check_page(browser, service, "/docs", "document.querySelectorAll('.opblock').length >= 5")
     check_page(browser, service, "/redoc", "document.querySelectorAll('[data-section-id]').length >= 5")
+
+
+def test_car_generalize_replay_draws_every_scoring_track(browser, service, finished_jobs):
+    """car-generalize scores on several tracks: the replay offers each one, with its own episodes."""
+    created = service.submit({"task": "car-generalize", "methods": ["cmaes"], "seeds": 1, "budget": {"evaluations": 5000}})
+    job = service.wait_job(created["job_id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    run = job["runs"][0]["id"]
+    check_page(browser, service, f"/ui/runs/{run}", "window.arenaReplay && window.arenaReplay.frame > 0 && window.arenaTracks")
+    tracks = browser.evaluate("window.arenaTracks")
+    assert len(tracks) > 1 and all(track["episodes"] > 0 for track in tracks), tracks
+    options = browser.evaluate("document.querySelectorAll('#track-picker option').length")
+    assert options == len(tracks)
+    for k in (1, len(tracks) - 1):  # picking a track replays its own episodes on it
+        browser.evaluate(f"(() => {{ const s = document.getElementById('track-picker'); s.value = '{k}'; s.dispatchEvent(new Event('change')); }})()")
+        shown = browser.evaluate("[window.arenaReplay.track, window.arenaReplay.episodes]")
+        assert shown == [tracks[k]["name"], tracks[k]["episodes"]], (shown, tracks[k])
+    assert browser.problems(service.base_url) == []

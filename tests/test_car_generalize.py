@@ -177,9 +177,8 @@ def test_ppo_reports_forward_and_backward_passes():
 
 @pytest.mark.parametrize("method, settings", [("backprop", {"num_envs": 4, "num_steps": 128, "update_epochs": 2, "num_minibatches": 4}), ("ga", {"population_size": 4, "num_parents_mating": 2})])
 def test_car_solve_checks_run_at_most_once_every_2048_agent_steps_for_every_method(method, settings, monkeypatch):
-    from arena.contract import check_every
+    from arena.methods.loop import check_every, seed_everything
     from arena.methods import ALGORITHMS
-    from arena.runner import seed_everything
     from arena.tasks import make_task
 
     spec = resolve("car-oval", method, budget={"evaluations": 8192, "stop_on_solve": False}, settings=settings)

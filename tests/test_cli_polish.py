@@ -39,6 +39,33 @@ def arena(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 # --- offline ----------------------------------------------------------------------------------------
 
 
+def test_cli_modules_import_each_other_without_a_loop():
+    """arena.cli is layered (errors, output, http, options, formats, progress, then the commands): no module
+    imports, at its top or inside a function, one that imports it back, directly or through others."""
+    import ast
+
+    package = ROOT / "arena" / "cli"
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        name = "arena.cli" if path.stem == "__init__" else f"arena.cli.{path.stem}"
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "arena.cli":
+                imported |= {f"arena.cli.{alias.name}" if (package / f"{alias.name}.py").exists() else "arena.cli" for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("arena.cli."):
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names if alias.name.startswith("arena.cli")}
+        graph[name] = imported - {name}
+
+    def reaches(start: str, goal: str, seen: frozenset) -> bool:
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in graph.get(start, ()))
+
+    assert {"arena.cli.errors", "arena.cli.http", "arena.cli.formats", "arena.cli.jobs"} <= set(graph)
+    assert [name for name in graph if reaches(name, name, frozenset({name}))] == [], graph
+    assert all("arena.cli" not in imported for name, imported in graph.items()), "a submodule imports the package's __init__"
+
+
 def test_version():
     from arena import __version__
 

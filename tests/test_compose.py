@@ -198,9 +198,11 @@ def stage_text(name: str) -> str:
 
 def test_dockerfile_pins_the_same_torch_as_the_project():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert re.search(r"^FROM python:3\.11-slim AS base", DOCKERFILE, re.M)
+    # The base image and torch's index are build arguments whose defaults are the normal build.
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim\nFROM \$\{PYTHON_IMAGE\} AS base", DOCKERFILE, re.M)
     torch_pin = re.search(r'"torch==([^"]+)"', pyproject).group(1)
-    assert f"torch=={torch_pin} --index-url https://download.pytorch.org/whl/cpu" in stage_text("worker")
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in stage_text("worker")
+    assert f'torch=={torch_pin} ${{TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}}' in stage_text("worker")
     # The migrations ship inside the package; both images carry the package.
     assert (ROOT / "arena" / "migrations" / "env.py").exists()
     for target in ("api", "worker"):
@@ -210,10 +212,11 @@ def test_dockerfile_pins_the_same_torch_as_the_project():
 def test_the_api_and_the_migration_use_the_api_image_and_workers_the_worker_image():
     assert {"api", "worker"} <= set(dockerfile_stages())
     assert list(dockerfile_stages())[-1] == "worker"  # a bare `docker build .`: the full image
+    build_args = COMPOSE["x-arena-build-args"]  # every image is built with the same arguments
     for name in ("api", "migrate"):
-        assert SERVICES[name]["build"] == {"context": ".", "target": "api"}, name
+        assert SERVICES[name]["build"] == {"context": ".", "target": "api", "args": build_args}, name
     for name, spec in WORKERS.items():
-        assert spec["build"] == {"context": ".", "target": "worker"}, name
+        assert spec["build"] == {"context": ".", "target": "worker", "args": build_args}, name
     images = {name: spec["image"] for name, spec in ARENA_SERVICES.items()}
     assert len({images["api"], images["migrate"]} & {images[name] for name in WORKERS}) == 0  # one tag, one target
 
@@ -393,11 +396,44 @@ def compose_client() -> list[str] | None:
     return None
 
 
+def compose_config(tmp_path, **variables) -> subprocess.CompletedProcess:
+    """`compose config` on docker-compose.yml with exactly `variables` set: a real empty env file stands in for
+    the user's `.env` (which compose reads beside the file; Debian's 1.29 refuses `--env-file /dev/null`), and
+    the caller's own POSTGRES_PASSWORD and ARENA_* variables are left out."""
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    command = [*compose_client(), "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"), "config"]
+    environ = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD" and not k.startswith("ARENA_")}
+    return subprocess.run(command, capture_output=True, text=True, env={**environ, **variables}, cwd=tmp_path)
+
+
 @pytest.mark.skipif(compose_client() is None, reason="no docker compose client installed")
-def test_compose_validates_the_file():
-    command = [*compose_client(), "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "POSTGRES_PASSWORD": TEST_PASSWORD})
+def test_compose_validates_the_file(tmp_path):
+    result = compose_config(tmp_path, POSTGRES_PASSWORD=TEST_PASSWORD)
     assert result.returncode == 0, result.stderr
-    without = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
-    refused = subprocess.run(command, capture_output=True, text=True, env=without, cwd="/")
+    refused = compose_config(tmp_path)  # whatever .env the user has beside the file
     assert refused.returncode != 0 and "POSTGRES_PASSWORD" in refused.stderr
+
+
+@pytest.mark.skipif(compose_client() is None, reason="no docker compose client installed")
+def test_upstream_images_and_package_indexes_are_variables_with_todays_defaults(tmp_path):
+    """The normal user changes nothing (python:3.11-slim, PyTorch's CPU index, postgres:16-alpine, redis:7-alpine);
+    a machine without a registry swaps each for a stand-in by a variable (docs/operations.md)."""
+    default = yaml.safe_load(compose_config(tmp_path, POSTGRES_PASSWORD=TEST_PASSWORD).stdout)["services"]
+    assert default["postgres"]["image"] == "postgres:16-alpine" and default["redis"]["image"] == "redis:7-alpine"
+    for name in ("migrate", "api", *WORKERS):
+        args = default[name]["build"]["args"]
+        assert args["PYTHON_IMAGE"] == "python:3.11-slim", name
+        assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu", name
+        assert args["PIP_FIND_LINKS"] == args["CA_CERTIFICATES"] == "", name
+    stand_ins = {
+        "ARENA_PYTHON_IMAGE": "arena-standin/python:3.11", "ARENA_POSTGRES_IMAGE": "arena-standin/postgres:15",
+        "ARENA_REDIS_IMAGE": "arena-standin/redis:7", "ARENA_TORCH_INDEX_URL": "", "ARENA_PIP_FIND_LINKS": "http://172.17.0.1:8765/",
+        "ARENA_CA_CERTIFICATES": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    }  # fmt: skip
+    local = yaml.safe_load(compose_config(tmp_path, POSTGRES_PASSWORD=TEST_PASSWORD, **stand_ins).stdout)["services"]
+    assert local["postgres"]["image"] == "arena-standin/postgres:15" and local["redis"]["image"] == "arena-standin/redis:7"
+    for name in ("migrate", "api", *WORKERS):
+        args = local[name]["build"]["args"]
+        assert args["PYTHON_IMAGE"] == "arena-standin/python:3.11" and args["TORCH_INDEX_URL"] == "", name  # set but empty: kept empty
+        assert args["PIP_FIND_LINKS"] == "http://172.17.0.1:8765/" and "BEGIN CERTIFICATE" in args["CA_CERTIFICATES"], name

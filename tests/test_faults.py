@@ -155,6 +155,25 @@ def test_a_killed_worker_under_load_is_recovered_by_a_new_one_and_the_run_finish
     print(f"[{service.mode}] worker killed under load: run finished {recovered:.1f} s after the kill (new worker start-up included)")
 
 
+def test_a_killed_workers_batch_is_resent_as_a_batch_and_keeps_its_configuration(own_service):
+    """A batch whose worker was killed is re-sent as a batch (it was re-sent run by run: 30 runs took 164 s, and
+    the recovered runs, trained alone, became a second leaderboard configuration beside the batched ones)."""
+    service = own_service
+    created = service.submit({"task": "xor", "methods": ["ga"], "seeds": 6, "budget": {"evaluations": 400_000, "stop_on_solve": False}})
+    mid_run(service, created["run_ids"][0])
+    victim = next(w for w in service.workers if w.poll() is None)
+    service.kill_worker(victim)
+    service.start_worker()
+    job = service.wait_job(created["job_id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    assert_finished_once(service, job)
+    for ref in job["runs"]:
+        current = run(service, ref["id"])
+        assert current["attempts"] == 2, current  # every run of the killed batch ran again...
+        assert current["metrics"]["batched"] > 1  # ...batched again, so in the batched configuration
+        assert current["settings_hash"] == queries.batched_settings_hash(current["spec"])
+
+
 def test_a_new_worker_reconciles_at_start_up_not_a_period_later(own_service):
     """The replacement's reconciler period is an hour here: only its pass at start-up (or the one it schedules
     for the moment the run's heartbeat turns stale) can find the killed worker's run. The staleness
@@ -441,7 +460,7 @@ def test_the_embedded_brokers_doorbell_wakes_its_queues_consumer_only(tmp_path):
     """A ring wakes a consumer waiting on that queue, even one rung between its poll and its wait, even from
     another process; a ring of another queue does not; a nudge (an acknowledgement) does; a doorbell file
     deleted under a waiting consumer is watched again at its next wait."""
-    from arena.workers.app import Doorbell
+    from arena.workers.embedded import Doorbell
 
     url = f"sqlite:///{tmp_path / 'broker.db'}"
     consumer, sender = Doorbell.for_broker(url), Doorbell.for_broker(url)
@@ -453,7 +472,7 @@ def test_the_embedded_brokers_doorbell_wakes_its_queues_consumer_only(tmp_path):
     assert consumer.wait(["ga"], 0.2) == "timeout"
     threading.Timer(0.2, consumer.nudge).start()
     assert consumer.wait(["ga"], 120) == "nudged"
-    ring = f"from arena.workers.app import Doorbell; Doorbell.for_broker({url!r}).ring('ga')"
+    ring = f"from arena.workers.embedded import Doorbell; Doorbell.for_broker({url!r}).ring('ga')"
     subprocess.run([PYTHON, "-c", ring], check=True, cwd=REPO_ROOT)
     assert consumer.wait(["ga"], 120) == "rung"
     consumer.path("ga").unlink()  # the kernel drops the watch (someone cleaned the data directory)
@@ -537,6 +556,110 @@ def test_the_reconciler_looks_again_when_the_oldest_heartbeat_turns_stale(make_d
         reset_settings()
 
 
+class DatabaseLink:
+    """A TCP link between a client and the real PostgreSQL that can be cut and restored: while cut, every
+    connection through it is closed and new ones are dropped at once (what a database restart looks like
+    from a worker), without touching the server the other tests share."""
+
+    def __init__(self, host: str, port: int):
+        import socket
+
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.sockets: list = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.close()
+
+    def cut(self) -> None:
+        self.up = False
+        with self._lock:
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
+            self.sockets = []
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_a_finished_result_survives_a_database_outage_shorter_than_the_stale_threshold(make_database, monkeypatch):
+    """A run that finishes while its database is unreachable keeps retrying its record until the stale
+    threshold (after which the reconciler may run it again anyway). It retried 4 times, about 7 s: a 20 s
+    PostgreSQL restart threw away every result that finished meanwhile. Here the link is cut for 10 s."""
+    from sqlalchemy.engine import make_url
+
+    from arena.store.db import dispose_engines, run_migrations
+    from arena.store.settings import reset_settings
+    from arena.store.tables import SUCCEEDED
+    from arena.workers import worker
+
+    url = make_database("postgresql")
+    run_migrations(url)
+    direct = make_url(url)
+    link = DatabaseLink(direct.host or "127.0.0.1", direct.port or 5432)
+    through_link = direct.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", through_link)
+    monkeypatch.setenv("ARENA_STALE_AFTER_SECONDS", "30")
+    reset_settings()
+    try:
+        spec = resolve("xor", "ga", {"evaluations": 10_000}).to_dict()
+        with session_scope(through_link) as session:
+            run_id = queries.create_job(session, "xor", [0], {"ga": spec}, {"task": "xor"}).runs[0].id
+        with session_scope(through_link) as session:
+            claim = queries.claim_run(session, run_id, "test@host", queries.seconds_ago(30), 3)
+        assert claim is not None
+        outcome: list[str] = []
+        link.cut()
+        recorder = threading.Thread(target=lambda: outcome.append(worker._record(claim, SUCCEEDED)))
+        recorder.start()
+        time.sleep(10)  # longer than the old retries (about 7 s), shorter than the stale threshold
+        assert outcome == []  # still trying
+        link.restore()
+        recorder.join(60)
+        assert outcome == [SUCCEEDED]
+        with session_scope(url) as session:
+            assert queries.get_run(session, run_id).status == SUCCEEDED
+    finally:
+        link.close()
+        dispose_engines()
+        monkeypatch.undo()
+        reset_settings()
+
+
 def test_counting_the_embedded_queues_returns_every_broker_connection(tmp_path):
     """The reconciler counts each queue's waiting messages on a connection of its own, from the worker's
     timer thread, every pass. Kombu's count (`_size`) leaves its read transaction open; with a session per
@@ -544,7 +667,8 @@ def test_counting_the_embedded_queues_returns_every_broker_connection(tmp_path):
     "QueuePool limit of size 5 overflow 10 reached" (found in CI under load). Every connection must be
     back in the pool after each count, from any thread, however many passes run."""
     from arena.store.settings import Settings
-    from arena.workers.app import _EmbeddedChannel, broker_connection, make_celery
+    from arena.workers.app import broker_connection, make_celery
+    from arena.workers.embedded import _EmbeddedChannel
     from arena.workers.reconcile import waiting_messages
 
     settings = Settings(ARENA_DATA_DIR=tmp_path)

@@ -52,7 +52,7 @@ def test_api_conforms_to_its_schema(service):
 
 
 def test_every_operation_declares_the_errors_it_answers(service):
-    """What the routes answer, read from the code (arena/service/api.py, dashboard.py): an id in the path
+    """What the routes answer, read from the code (arena/service/routes/, dashboard.py): an id in the path
     can be unknown (404); a task or job named in the query can be unknown (404); a write can be refused
     (401, 403, 415, 429 with keys and CSRF checks) or conflict (409). No route answers 400."""
     document = service.client.get("/openapi.json").json()

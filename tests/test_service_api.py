@@ -122,7 +122,7 @@ def test_tasks_health_and_openapi(service):
 def test_the_api_imports_neither_torch_nor_pygad():
     # Everything the API process loads, including validating a car job with a user track and listing tasks.
     code = (
-        "import sys, arena, arena.service.api, arena.workers.send, arena.methods; "
+        "import sys, arena, arena.service.app, arena.workers.send, arena.methods; "
         "from fastapi.testclient import TestClient; "
         "from arena.runspec import resolve; resolve('car-oval', 'backprop', task_options={'track': 'hard'}); "
         "print(sorted({'torch', 'pygad', 'cma', 'gymnasium'} & set(sys.modules)))"

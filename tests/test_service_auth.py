@@ -288,6 +288,9 @@ def test_a_failed_run_shows_one_line_and_keeps_the_traceback(keyed_service, read
     job = keyed_service.client.get(f"/jobs/{created['job_id']}", headers=reader)
     assert "/srv/arena" not in job.text and "Traceback" not in job.text
     assert job.json()["runs"][0]["error"] == run["error"]
+    for export in ("/runs.csv", "/runs.jsonl"):  # the exports show the same one line
+        text = keyed_service.client.get(export, params={"job": created["job_id"]}, headers=reader).text
+        assert "/srv/arena" not in text and "Traceback" not in text and "ValueError: fitness is NaN for every member" in text, export
     with session_scope(keyed_service.database_url) as session:
         assert queries.get_run(session, run_id).error == TRACEBACK  # for operators
 

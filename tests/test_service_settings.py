@@ -19,7 +19,7 @@ def test_embedded_defaults_live_in_the_data_dir(tmp_path, monkeypatch):
     assert settings.embedded and settings.max_population == 2000
     # Engine arguments and a short polling interval, which EmbeddedTransport keeps away from create_engine.
     assert broker_transport_options(settings) == {"connect_args": {"timeout": 30}, "polling_interval": 0.05}
-    assert broker_connection(settings) == (f"sqlite:///{tmp_path}/broker.db", "arena.workers.app:EmbeddedTransport")
+    assert broker_connection(settings) == (f"sqlite:///{tmp_path}/broker.db", "arena.workers.embedded:EmbeddedTransport")
 
 
 def test_environment_overrides_and_cache_reset(monkeypatch):

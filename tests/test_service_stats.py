@@ -1,4 +1,4 @@
-"""The service's adapter over the verdict (arena/service/stats.py) on known data: grouping runs into
+"""The service's adapter over the verdict (arena/verdict/report.py) on known data: grouping runs into
 configurations, ranking, each method's best configuration head to head, job comparisons, the summary.
 The statistics themselves are checked in tests/test_verdict.py; over HTTP in tests/test_service_verdict.py."""
 
@@ -9,8 +9,8 @@ import json
 import pytest
 
 from arena.service import schemas
+from arena import verdict
 from arena.verdict import report as stats
-from arena.verdict import statistics as verdict
 
 _ids = iter(range(1, 1_000_000))
 
@@ -72,8 +72,8 @@ def test_duplicates_are_counted_once_and_reported():
 
 
 def test_car_methods_are_labelled_with_their_algorithm():
-    ppo = configuration("backprop", "p", [(True, 1000)] * 3, algorithm="ppo")
-    body, best = stats.leaderboard(ppo + configuration("ga", "g", [(True, 2000)] * 3), {})
+    ppo = configuration("backprop", "p", [(True, 1000)] * 5, algorithm="ppo")  # 5: the minimum to represent a method
+    body, best = stats.leaderboard(ppo + configuration("ga", "g", [(True, 2000)] * 5), {})
     assert body["entries"][0]["label"] == "backprop (ppo)" and best["backprop"]["label"] == "backprop (ppo)"
     assert {c["first"] for c in body["comparisons"]} | {c["second"] for c in body["comparisons"]} == {"backprop (ppo)", "ga"}
 
@@ -90,7 +90,9 @@ def test_job_comparison():
     assert result["methods"]["backprop"]["runs"] == 10
     (pair,) = result["comparisons"]
     assert (pair["first"], pair["second"]) == ("backprop", "ga")
-    assert pair["probability_of_improvement"]["evaluations"] == {"estimate": 1.0, "low": 1.0, "high": 1.0}
+    # 10 runs all beating 10 runs: certain for these runs, not for the methods (issue 17: not [1, 1]).
+    improvement = pair["probability_of_improvement"]["evaluations"]
+    assert improvement["estimate"] == 1.0 and improvement["high"] == 1.0 and 0.75 < improvement["low"] < 0.9
     assert pair["verdict"]["reliability"]["winner"] is None  # 10/10 against 10/10
     assert result["verdict"]["evaluations"]["winner"] == "backprop"
     json.dumps(result, allow_nan=False)
@@ -100,7 +102,8 @@ def test_summary_counts_tasks_won_lost_undecided():
     tasks = {
         "xor": stats.best_runs(FAST + SLOW),
         "and": stats.best_runs(FAST + [{**r, "settings_hash": "b2"} for r in SLOW]),
-        "or": stats.best_runs(configuration("backprop", "a", [(True, 100)] * 3) + configuration("ga", "b", [(True, 100)] * 3)),
+        # 5 runs each: the fewest that may represent a method (issue 17; was 3).
+        "or": stats.best_runs(configuration("backprop", "a", [(True, 100)] * 5) + configuration("ga", "b", [(True, 100)] * 5)),
     }
     result = stats.summary(tasks)
     assert result["methods"]["backprop"]["evaluations"] == {"won": 2, "lost": 0, "undecided": 1}
@@ -170,3 +173,63 @@ def test_task_run_tables_read_what_task_runs_reads(migrated_database):
     from_tables, _ = stats.leaderboard(tables, specs)
     assert json.dumps(from_tables, sort_keys=True) == json.dumps(from_dicts, sort_keys=True)
     assert from_tables["duplicates"] == 3
+
+
+# --- issue 17: minimum n, ties from tests, selection, seconds budgets -------------------------------------
+
+
+def test_a_one_run_configuration_is_shown_but_never_a_methods_best_nor_in_a_verdict():
+    lucky = configuration("backprop", "one", [(True, 5)])  # one seed that solved at once
+    body, best = stats.leaderboard(lucky + FAST + SLOW, SPECS)
+    one = next(e for e in body["entries"] if e["settings_hash"] == "one")
+    assert one["too_few_runs"] is True and one["rank"] == len(body["entries"])  # ranked last, shown
+    assert best["backprop"]["settings_hash"] == "a"  # the 10-run configuration represents backprop
+    assert all(c["n"]["backprop"] == 10 for c in body["comparisons"] if "backprop" in c["n"])
+    # A job whose methods have too few runs gets no verdict, and says why.
+    result = stats.comparison(lucky + configuration("ga", "g", [(True, 500)] * 3))
+    assert all(v["winner"] is None for v in result["verdict"].values())
+    assert "no detectable difference: too few runs (n=1 vs 3" in result["verdict"]["evaluations"]["text"]
+    # A method with only small configurations is still shown against the others, deciding nothing.
+    body, best = stats.leaderboard(lucky + SLOW, SPECS)
+    assert best["backprop"]["settings_hash"] == "one" and body["verdict"]["evaluations"]["winner"] is None
+    assert "too few runs (n=1 vs 10" in body["comparisons"][0]["verdict"]["evaluations"]["text"]
+
+
+def test_rows_are_tied_unless_a_corrected_test_separates_them():
+    # 19/20 slowly against 18/20 quickly (the issue's GA and CMA-ES): Fisher p = 1 and the ranking's
+    # ERT order disagrees with speed, but the speed test separates them: not tied. Two identical
+    # configurations: tied. 10/10 against 5/10 at the same speed: Fisher separates them.
+    steady = configuration("ga", "s", [(i < 19, 16_000 + 10 * i if i < 19 else 20_000) for i in range(20)])
+    quick = configuration("cmaes", "q", [(i < 18, 6_000 + 10 * i if i < 18 else 20_000) for i in range(20)])
+    twin = [{**r, "settings_hash": "q2", "id": r["id"] + 800_000} for r in quick]
+    body, _ = stats.leaderboard(steady + quick + twin, {})
+    assert [e["settings_hash"] for e in body["entries"]] == ["s", "q", "q2"]
+    assert [e["tied_with_previous"] for e in body["entries"]] == [False, False, True]
+    same_speed = configuration("ga", "x", [(True, 100 + i) for i in range(10)])
+    half = configuration("ga", "y", [(i < 5, 100 + i if i < 5 else 20_000) for i in range(10)])
+    body, _ = stats.leaderboard(same_speed + half, {})
+    assert [e["tied_with_previous"] for e in body["entries"]] == [False, False]
+    tie_only = configuration("ga", "z", [(i < 9, 100 + i if i < 9 else 20_000) for i in range(10)])
+    body, _ = stats.leaderboard(same_speed + tie_only, {})
+    assert [e["tied_with_previous"] for e in body["entries"]] == [False, True]  # 10/10 vs 9/10: cannot tell
+
+
+def test_a_methods_best_is_corrected_for_the_configurations_it_was_chosen_from():
+    ga_configurations = [configuration("ga", f"g{k}", [(True, 1000 + 7 * i + k) for i in range(10)]) for k in range(3)]
+    runs = FAST + [r for c in ga_configurations for r in c]
+    body, best = stats.leaderboard(runs, {})
+    assert best["ga"]["selected_from"] == 3 and best["backprop"]["selected_from"] == 1
+    (pair,) = body["comparisons"]
+    assert pair["selected_from"] == {"backprop": 1, "ga": 3}
+    assert pair["speed_p_adjusted"]["evaluations"] == pytest.approx(min(1.0, 3 * pair["speed_p"]["evaluations"]))
+
+
+def test_runs_under_a_seconds_budget_are_never_duplicates():
+    first = configuration("ga", "t", [(i < 7, 100) for i in range(10)])
+    again = [{**r, "id": r["id"] + 900_000, "solved": i >= 4, "evaluations_to_solve": 100 if i >= 4 else None} for i, r in enumerate(first)]
+    timed = {"t": {"budget": {"seconds": 1.0}}}
+    body, _ = stats.leaderboard(first + again, timed)
+    (entry,) = body["entries"]
+    assert (entry["runs"], entry["duplicates"], entry["solved"]) == (20, 0, 13)
+    body, _ = stats.leaderboard(first + again, {"t": {"budget": {"evaluations": 1000}}})
+    assert (body["entries"][0]["runs"], body["entries"][0]["duplicates"]) == (10, 10)  # reproducible: counted once

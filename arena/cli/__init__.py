@@ -1,4 +1,15 @@
-"""The `arena` command. Each module here adds its subcommands; `main` turns user errors into one line and exit code 2."""
+"""The `arena` command: the parser and `main`, which turns user errors into one line and exit code 2.
+
+The package, from the bottom up (each module imports only the ones above it in this list):
+    errors    UsageError, first_line
+    output    tables and number formats
+    http      ServiceClient: the API over HTTP, failures as one line
+    options   budget, network, track and --set options shared by `train` and `submit`
+    formats   the service's answers (runs, leaderboards, comparisons, summaries) as text
+    progress  waiting for jobs with progress bars
+    commands, one module per group: train (tasks, train), jobs (submit, jobs, status, cancel,
+    leaderboard, compare, summary), local (up, api, worker, migrate), demo, export (export, plot), keys
+"""
 
 from __future__ import annotations
 
@@ -10,48 +21,6 @@ from pydantic import ValidationError
 from arena.errors import ArenaError
 
 
-class UsageError(ArenaError):
-    """A command-line mistake (bad option value, unreachable service...): one line, exit code 2."""
-
-
-def first_line(error: BaseException | str) -> str:
-    """The first line of an error or message: what fits in a one-line CLI report."""
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
-
-
-def interactive(stream=None) -> bool:
-    """Whether output goes to a person (a terminal) rather than a pipe, a file or a test."""
-    stream = stream if stream is not None else sys.stdout
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def show_table(headers: list[str], rows: list[list], right: set[int] | None = None, title: str | None = None) -> None:
-    """Print a table: drawn by rich on a terminal, plain aligned text (the stable, greppable form) otherwise."""
-    from arena.cli.client import table
-
-    if interactive():
-        try:
-            from rich.console import Console
-            from rich.table import Table
-        except ImportError:  # rich is optional at run time: plain text is always right
-            pass
-        else:
-            drawn = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
-            for index, header in enumerate(headers):
-                drawn.add_column(str(header), justify="right" if index in (right or set()) else "left", overflow="fold")
-            for row in rows:
-                drawn.add_row(*("" if value is None else str(value) for value in row))
-            Console().print(drawn)
-            return
-    if title:
-        print(title)
-    print(table(headers, rows, right))
-
-
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line and exit 2, like ours
         self.exit(2, f"arena: {message}\n(see `{self.prog} --help`)\n")
@@ -59,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from arena import __version__
-    from arena.cli import client, demo, export, keys, local, train
+    from arena.cli import demo, export, jobs, keys, local, study, train
 
     parser = Parser(
         prog="arena",
@@ -72,10 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     train.register(commands)
     local.register(commands)
-    client.register(commands)
+    jobs.register(commands)
     export.register(commands)
     demo.register(commands)
     keys.register(commands)
+    study.register(commands)
     return parser
 
 

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 
-from arena.cli import UsageError
-from arena.cli.client import ServiceClient, add_url, format_verdict_table, wait_for_jobs
+from arena.cli.errors import UsageError
+from arena.cli.formats import format_verdict_table
+from arena.cli.http import ServiceClient, add_url
 from arena.cli.local import LocalService, service_settings
-from arena.methods import METHODS
+from arena.cli.output import interactive
+from arena.cli.progress import wait_for_jobs
+from arena.methods import default_methods
+from arena.service.headline import summary_headline
 
 
 def register(commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="compare every method on the small logic tasks and print one verdict table (starts the service if needed)",
-        description="Uses the service at --url if it answers; otherwise starts the embedded one (like `arena up`), "
-        "and stops it at the end.",
+        description="Uses the service at --url if it answers; otherwise starts the embedded one (like `arena up`). "
+        "A service the demo started keeps running on a terminal, so that its dashboard can be read, until Ctrl-C; "
+        "elsewhere (a script, a pipe) it stops at the end and the demo prints the command that brings it back.",
     )
     demo.add_argument("--seeds", type=int, default=None, help=f"seeds per task and method (default: {DEMO_SEEDS})")
     demo.add_argument("--data-dir", default=None, help="for the embedded service (default: ARENA_DATA_DIR or var)")
     demo.add_argument("--port", type=int, default=None, help="port of the embedded service, if started (default: the one in --url)")
     demo.add_argument("--json", action="store_true", help="print the verdicts as JSON (GET /summary over the demo's jobs)")
+    demo.add_argument("--keep-running", action=argparse.BooleanOptionalAction, default=None,
+                      help="keep a service the demo started running until Ctrl-C (default: yes on a terminal)")
     add_url(demo)
     demo.set_defaults(handler=demo_command)
 
@@ -65,6 +74,7 @@ def demo_command(args) -> int:
         service = LocalService(settings, "127.0.0.1", port)
     job_ids: list[int] = []
     finished = False
+    keep_running = args.keep_running if args.keep_running is not None else (interactive(sys.stdin) and interactive(sys.stdout))
     try:
         if service is not None:
             service.start()
@@ -72,10 +82,10 @@ def demo_command(args) -> int:
         tasks = [TASKS[name] for name in DEMO_BUDGETS]
         for info in tasks:
             budget = {"evaluations": DEMO_BUDGETS[info.name], "seconds": None, "stop_on_solve": True}
-            body = {"task": info.name, "methods": list(METHODS), "seeds": seeds, "budget": budget}
+            body = {"task": info.name, "methods": default_methods(), "seeds": seeds, "budget": budget}
             job_ids.append(client.post("/jobs", body)["job_id"])
         print(
-            f"submitted {len(job_ids)} jobs ({len(tasks)} tasks x {len(METHODS)} methods x {seeds} seeds; "
+            f"submitted {len(job_ids)} jobs ({len(tasks)} tasks x {len(default_methods())} methods x {seeds} seeds; "
             "budgets in evaluations, no time cap)"
         )
         wait_for_jobs(client, job_ids, show_progress=not args.json)
@@ -85,10 +95,16 @@ def demo_command(args) -> int:
             print(json.dumps(summary, indent=2))
         else:
             print()
+            print(summary_headline(summary))
+            print()
             print(format_verdict_table(summary))
-            print(f"\nper task: `arena leaderboard --task TASK`, `arena compare JOB` (jobs {job_ids[0]}-{job_ids[-1]}); across tasks: `arena summary`")
         print(f"demo finished in {time.monotonic() - started:.0f} s")
-        print(f"dashboard: {client.url}/" + ("  (stops with the demo; `arena up` keeps it running)" if service is not None else ""))
+        if not args.json:
+            print(next_steps(client.url, job_ids, service, keep_running, args))
+        if service is not None and keep_running:
+            print(f"dashboard: {client.url}/  (the service keeps running; Ctrl-C stops it)")
+            return service.supervise_until_stopped()
+        print(f"dashboard: {client.url}/" + ("  (stops with the demo: run the `arena up` line above to read it)" if service is not None else ""))
     except KeyboardInterrupt:
         # Otherwise the runs not yet done would wait in the ledger and run at the next `arena up`.
         for job_id in job_ids:
@@ -98,8 +114,20 @@ def demo_command(args) -> int:
                 pass
         raise
     finally:
-        if service is not None:
+        if service is not None and not service.stop_requested and not (keep_running and finished):
             print("stopping the service the demo started...")
             service.stop(idle=finished)
     return 0
+
+
+def next_steps(url: str, job_ids: list[int], service, keep_running: bool, args) -> str:
+    """What to run and open next: commands that work as printed (the service's address included)."""
+    lines = ["next:"]
+    if service is not None and not keep_running:  # it stops now: bring it back over the same data
+        data_dir = f" --data-dir {args.data_dir}" if args.data_dir else ""
+        lines.append(f"  arena up --port {service.port}{data_dir}      # the demo's jobs are kept; then, in another terminal:")
+    lines.append(f"  export ARENA_URL={url}")
+    lines.append(f"  open {url}/ui/jobs/{job_ids[0]}   (xor, in a browser), or {url}/ui/summary")
+    lines.append(f"  arena compare {job_ids[0]}; arena leaderboard --task xor; arena summary   (jobs {job_ids[0]}-{job_ids[-1]})")
+    return "\n".join(lines)
 

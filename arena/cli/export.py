@@ -13,8 +13,9 @@ import json
 import os
 import sys
 
-from arena.cli import UsageError, first_line
-from arena.cli.client import ServiceClient, _error_detail, add_url, job_id_argument
+from arena.cli.errors import UsageError, first_line
+from arena.cli.http import ServiceClient, add_url, error_detail, job_id_argument
+from arena.cli.output import interactive
 
 PICTURES = {".png": "png", ".svg": "svg"}
 RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -64,7 +65,7 @@ def stream_to(client: ServiceClient, path: str, params: dict, out) -> int:
         with client.http.stream("GET", path, params=params or None) as response:
             if response.status_code >= 400:
                 response.read()
-                detail = _error_detail(response)
+                detail = error_detail(response)
                 if response.status_code == 404:
                     raise UsageError(detail or f"not found: {path}")
                 if response.status_code == 422:
@@ -127,6 +128,10 @@ def export_command(args) -> int:
         task_info(args.task)  # an unknown task: the one-line "did you mean" before any request
     client = ServiceClient(args.url)
     route = f"/runs.{fmt}"
+    if args.output is None and args.format is None and interactive(sys.stdout):
+        # A terminal asked for nothing in particular: every run as wide CSV would scroll past unread.
+        raise UsageError("export writes every run as a table of ~30 columns: pass -o runs.csv (or runs.jsonl), "
+                         "or --format csv to print it here, or pipe it (`arena export | head`)")
     if args.output is None or args.output == "-":
         stream_to(client, route, params, sys.stdout.buffer)
         sys.stdout.buffer.flush()

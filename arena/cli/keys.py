@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from arena.cli import UsageError, first_line
+from arena.cli.errors import UsageError, first_line
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arena.cli import UsageError, first_line
+from arena.cli.errors import UsageError, first_line
 from arena.errors import ArenaError
 from arena.methods import METHODS
 
@@ -106,7 +106,7 @@ def api_command(args) -> int:
     settings = service_settings()
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    uvicorn.run("arena.service.api:app", host=host, port=port, log_level="info", proxy_headers=True)
+    uvicorn.run("arena.service.app:app", host=host, port=port, log_level="info", proxy_headers=True)
     return 0
 
 
@@ -142,6 +142,9 @@ def up_command(args) -> int:
     service.start()
     print(f"Arena is up at {service.url}  (API docs: {service.url}/docs)")
     print(f"data and logs in {settings.data_dir}; Ctrl-C stops everything")
+    print(f"open the dashboard: {service.url}/")
+    print(f"point the CLI at it, in another terminal: export ARENA_URL={service.url}")
+    print("then, for example: arena demo")
     return service.supervise_until_stopped()
 
 

@@ -6,9 +6,19 @@ import json
 import sys
 import time
 
-from arena.cli import UsageError
-from arena.contract import Budget
-from arena.methods import ALGORITHMS, METHODS, describe_settings, label, parse_value
+from arena.cli.errors import UsageError
+from arena.cli.formats import budget_text
+from arena.cli.options import (
+    add_architecture_options,
+    add_budget_options,
+    architecture_from_args,
+    budget_from_args,
+    load_track,
+    method_name,
+    parse_settings,
+)
+from arena.cli.output import interactive, show_table, wrapped_table
+from arena.methods import ALGORITHMS, METHODS, describe_settings, label
 from arena.runspec import check_seed, resolve
 from arena.tasks import TASKS, task_info
 
@@ -37,72 +47,6 @@ def register(commands) -> None:
     train.set_defaults(handler=train_command)
 
 
-def add_budget_options(parser) -> None:
-    parser.add_argument("--evaluations", type=int, help="budget: forward passes (a backward pass counts as two; agent-steps for car tasks)")
-    parser.add_argument("--seconds", type=float, help="budget: wall-clock seconds of training")
-    parser.add_argument("--no-stop-on-solve", action="store_true", help="keep training after the task is solved")
-
-
-def add_architecture_options(parser) -> None:
-    parser.add_argument("--hidden", metavar="N,N", help="hidden layer sizes, e.g. 8 or 8,8 ('' for none); input and output sizes come from the task")
-    parser.add_argument("--hidden-activation", help="sigmoid, tanh, relu or softsign")
-    parser.add_argument("--output-activation", help="identity, sigmoid or tanh")
-
-
-def budget_from_args(args, default: Budget) -> dict | None:
-    """Giving one limit replaces the task's default budget; --no-stop-on-solve alone keeps its limits."""
-    if args.evaluations is None and args.seconds is None and not args.no_stop_on_solve:
-        return None
-    explicit = args.evaluations is not None or args.seconds is not None
-    return {
-        "evaluations": args.evaluations if explicit else default.evaluations,
-        "seconds": args.seconds if explicit else default.seconds,
-        "stop_on_solve": not args.no_stop_on_solve,
-    }
-
-
-def architecture_from_args(args, default) -> dict | None:
-    if args.hidden is None and args.hidden_activation is None and args.output_activation is None:
-        return None
-    arch = default.model_dump(mode="json")
-    if args.hidden is not None:
-        arch["hidden_sizes"] = list(default.with_hidden(args.hidden).hidden_sizes)
-    if args.hidden_activation is not None:
-        arch["hidden_activation"] = args.hidden_activation
-    if args.output_activation is not None:
-        arch["output_activation"] = args.output_activation
-    return arch
-
-
-def parse_settings(pairs: list[str], method: str | None = None, algorithm: str | None = None) -> dict:
-    """--set KEY=VALUE, or METHOD.KEY=VALUE as `arena submit` takes it (METHOD: this run's method or algorithm)."""
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
-        prefix, dot, rest = key.partition(".")
-        if dot and rest:
-            if prefix not in (method, algorithm):
-                raise UsageError(f"--set {pair!r}: this run trains {label(method, algorithm) if method else 'one method'}; use KEY=VALUE or {method}.KEY=VALUE")
-            key = rest.strip()
-        settings[key] = parse_value(value)
-    return settings
-
-
-def load_track(value: str | None) -> dict | None:
-    if value is None:
-        return None
-    if not value.endswith(".json"):
-        return {"track": value}
-    try:
-        with open(value) as handle:
-            return {"track": json.load(handle)}
-    except (OSError, json.JSONDecodeError) as error:
-        raise UsageError(f"cannot read track file {value!r}: {error}") from None
-
-
 SCREEN = 100  # `arena tasks --settings` fits this many columns
 
 
@@ -113,8 +57,6 @@ def list_tasks(args) -> int:
     if args.settings:
         print(format_task_settings())
         return 0
-    from arena.cli import interactive, show_table
-
     rows = [[i.name, i.default_architecture.describe(), f"{i.score_name} ({'higher' if i.higher_is_better else 'lower'} is better)", i.description] for i in TASKS.values()]
     if interactive():
         show_table(["task", "default network", "score", "description"], rows)
@@ -138,28 +80,6 @@ def tuned_settings(info) -> dict[str, dict]:
     return tuned
 
 
-def _budget_text(budget) -> str:
-    from arena.cli.client import short
-
-    limits = [f"{short(budget.evaluations)} evals" if budget.evaluations else "", f"{budget.seconds:g} s" if budget.seconds else ""]
-    return ", ".join(limit for limit in limits if limit) + ("" if budget.stop_on_solve else " (full)")
-
-
-def wrapped_table(headers: list[str], rows: list[list[str]], widths: list[int]) -> list[str]:
-    """A plain-text table whose cells wrap inside fixed column widths (the last column takes the rest)."""
-    import textwrap
-
-    def lines_of(cells):
-        wrapped = [textwrap.wrap(str(cell), width, break_on_hyphens=False) or [""] for cell, width in zip(cells, widths)]
-        height = max(len(column) for column in wrapped)
-        return ["  ".join(f"{(column[k] if k < len(column) else ''):<{width}}" for column, width in zip(wrapped, widths)).rstrip() for k in range(height)]
-
-    out = lines_of(headers) + ["  ".join("-" * width for width in widths)]
-    for row in rows:
-        out.extend(lines_of(row))
-    return out
-
-
 def format_task_settings() -> str:
     """Per group of tasks with the same defaults: budget, network and the settings tuned for them; then
     each algorithm's settings with model defaults and ranges. Every line fits SCREEN columns."""
@@ -169,7 +89,7 @@ def format_task_settings() -> str:
     for info in TASKS.values():
         tuned = tuned_settings(info)
         text = "; ".join(f"{algorithm}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for algorithm, values in tuned.items())
-        key = (info.family, _budget_text(info.default_budget), info.default_architecture.describe(), text or "(model defaults)")
+        key = (info.family, budget_text(info.default_budget), info.default_architecture.describe(), text or "(model defaults)")
         groups.setdefault(key, []).append(info.name)
     rows = [[", ".join(names), budget, network, text] for (_family, budget, network, text), names in groups.items()]
     widths = [20, 16, 20]
@@ -216,6 +136,7 @@ class LiveProgress:
 def train_command(args) -> int:
     from arena.methods import get_method
 
+    args.method = method_name(args.method)
     info = task_info(args.task)
     algorithm = get_method(args.method).algorithm(info.kind).NAME
     spec = resolve(
@@ -252,6 +173,9 @@ def train_command(args) -> int:
         print(f"  to solve:     {result.evaluations_to_solve:,} evaluations, {result.seconds_to_solve:.3f} s")
     print(f"  spent:        {result.evaluations:,} evaluations, {result.seconds:.3f} s, {result.cpu_seconds:.3f} CPU s (stopped: {result.stopped})")
     for key, value in result.metrics.items():
+        if isinstance(value, dict):  # car tasks' compute: one readable line of name value pairs
+            value = ", ".join(f"{name} {inner:,.6g}" if isinstance(inner, float) else f"{name} {inner:,}" if isinstance(inner, int) else f"{name} {inner}"
+                              for name, inner in value.items())
         print(f"  {key + ':':<13} {value:.6g}" if isinstance(value, float) else f"  {key + ':':<13} {value}")
     if args.plot:
         print(f"  trajectories: {args.plot}")

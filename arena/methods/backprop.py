@@ -6,7 +6,9 @@ training and is not counted in evaluations (no method's check is); its time is. 
 `check_every(task)` evaluations (the same cadence for every method); on logic tasks with the full batch
 it reuses the training forward pass (the truth table is both the training batch and the held-out set).
 
-`train_seeds` trains S seeds as one stacked model (arena.runner.execute_seeds).
+`train_seeds` trains S seeds as one stacked model (arena.runner.execute_seeds). The loop itself stays here
+(epochs, mini-batches); every decision about counting, checking and stopping is the RunClock's
+(arena.methods.loop), the same object the population loop uses.
 
 torch is imported inside `train`: the settings model above it is read by the HTTP API, which never
 imports torch.
@@ -20,11 +22,26 @@ from pydantic import Field
 
 import numpy as np
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult, SharedClock, check_every, for_seed
+from arena.contract import Budget, ProgressCallback, RunResult
+from arena.methods.loop import RunClock, SharedClock, check_every, for_seed, seed_everything
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.validation import Model
 
 NAME = "backprop"
+LABEL = "backprop"
+COLOUR = "#1f77b4"
+LIBRARIES = ("torch",)
+# torch.optim imports torch._dynamo at the first optimizer a process makes (1.0-1.2 s of CPU): its worker
+# imports it before forking, so every pool process shares it (arena.workers.app.WarmImports).
+WARM_IMPORTS = ("torch._dynamo",)
+
+
+def memory_floats(architecture, settings) -> tuple[int, str | None, str]:
+    """The floats a run holds at once, for the cost caps: the weights and Adam's two moments."""
+    n = architecture.num_parameters
+    return 3 * n, None, f"{n:,} parameters x 3 (weights and the optimiser's moments)"
+
+
 EPS = 1e-7
 EVALUATIONS_PER_SAMPLE = 3  # forward (1) + backward (2)
 
@@ -157,7 +174,6 @@ def train_seeds(
     import torch.nn.functional as F
 
     from arena.models.network import FUNCTIONAL, build_module, initial_vectors, layer_slices, vector_to_module
-    from arena.runner import seed_everything
 
     seeds = list(seeds)
     count = len(seeds)
@@ -241,7 +257,7 @@ def train_seeds(
 
     def judge(predictions: np.ndarray) -> list[int]:
         """Solve-check the active rows on their held-out predictions; return the rows that stop."""
-        scores, solved = evaluate_many(task, predictions)
+        scores, solved = task.evaluate_many(predictions)  # the task's own rule, row by row
         improved, stopping = [], []
         for row, i in enumerate(active):
             clock = clocks[i]
@@ -322,17 +338,3 @@ def train_seeds(
         results.append(clocks[i].finish(best[i].numpy(), score, solved, {**metrics, "batched": count}))
     return results
 
-
-def evaluate_many(task, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`task.evaluate`'s score and solved rule for S networks at once: predictions (S, M, out)."""
-    errors = predictions - task.y_test
-    size = errors[0].size
-    mse = np.einsum("sij,sij->s", errors, errors).astype(np.float64) / size
-    finite = np.isfinite(mse)
-    if task.is_logic:
-        sign = np.where(task.y_test > 0.5, 1.0, -1.0).astype(np.float32)
-        margin = ((predictions - 0.5) * sign).reshape(len(predictions), -1).min(axis=1)
-        solved = margin > 0
-    else:
-        solved = mse < task.mse_threshold
-    return np.where(finite, mse, np.inf), solved & finite

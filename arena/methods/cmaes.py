@@ -1,8 +1,11 @@
 """CMA-ES (pycma, the reference implementation) on the flat weight vector, through its ask/tell interface.
 
-The same architecture, initial-weight distribution (its draw is the initial mean), budget, clock,
-evaluation counting and solve checks as the other methods; each generation's whole population is
-scored in one stacked forward pass (`task.fitness`), like the GA's.
+`CMAES` is pycma's ask/tell plus IPOP restarts, and nothing else: the population loop
+(arena/methods/loop.py) scores each generation in one stacked forward pass, counts, keeps the clock,
+runs the solve checks at the shared cadence and stops the run, as for every population method; many
+seeds run in lock-step there (`train_seeds`), each under its own global random state (pycma samples
+from numpy's legacy generator), bit for bit its run alone. The initial mean is one draw of the shared
+initial-weight distribution.
 
 - `covariance`: "full" adapts the full N x N covariance (O(N^2) memory and time per sample); "diagonal"
   is sep-CMA-ES (Ros and Hansen 2008), linear in N, for larger networks; "auto" picks diagonal above
@@ -20,30 +23,45 @@ checks on the task's held-out set or evaluation episodes are not counted, for an
 Runs are single-threaded (the runner limits torch to one thread); pycma's linear algebra goes through
 numpy's OpenBLAS, which would start a thread per core: on a busy 2-core machine that made a parity-3
 run 5x slower in wall time (17 s against 3.5 s) and hid CPU time from `cpu_seconds`. `train` limits
-it to one thread, as the runner does for torch.
+it to one thread (`start`), as the runner does for torch.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import math
 import os
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from arena.contract import Budget, ChampionCheck, ProgressCallback, RunClock, RunResult, SharedClock, check_every, for_seed
+from arena.methods import loop
 from arena.models.architecture import INIT_SCHEMES, Architecture
-from arena.tasks.base import episode_seed
 from arena.validation import Model
 
 NAME = "cmaes"
+LABEL = "CMA-ES"
+COLOUR = "#2ca02c"
+LIBRARIES = ("cma",)
+WARM_IMPORTS = ("cma",)
 AUTO_DIAGONAL_PARAMETERS = 1_000
 # `train_seeds` (S seeds in lock-step, one stacked forward) is bit-for-bit the unbatched run and about as
 # fast (pycma's Python ask/tell dominates: benchmarks/bench_seeds.py), but one message for a job's seeds
 # instead of one per seed saves the queue's per-message overhead, so the service batches CMA-ES too.
-WORST_FITNESS = 1e30  # pycma minimises; a diverged network (NaN) gets the worst value
+MAX_RESTARTS = 999  # IPOP doubles the population each time: far beyond any budget
+
+
+def memory_floats(architecture, settings) -> tuple[int, str | None, str]:
+    """The floats a run holds at once, for the cost caps: every sample's weights, and with a full
+    covariance two N x N matrices (the covariance and its eigenvectors)."""
+    n = architecture.num_parameters
+    population = settings.population_size or 4 + int(3 * math.log(max(n, 1)))  # pycma's default: 4 + floor(3 ln N)
+    full = settings.covariance == "full" or (settings.covariance == "auto" and n <= AUTO_DIAGONAL_PARAMETERS)
+    covariance = 2 * n * n if full else 0
+    words = f"{n:,} parameters x population {population}" + (f" + a full covariance (2 x {n:,}^2)" if full else "")
+    return n * population + covariance, "population_size" if not full or settings.covariance != "full" else "covariance", words
 
 
 class CMAESSettings(Model):
@@ -72,182 +90,68 @@ def single_threaded_blas() -> None:
                 break
 
 
-def train(
-    task,
-    architecture: Architecture,
-    settings: CMAESSettings,
-    budget: Budget,
-    seed: int,
-    progress: ProgressCallback | None = None,
-) -> RunResult:
-    from arena.models.network import PopulationForward
+class CMAES:
+    """pycma's ask/tell, with IPOP restarts: the optimiser `arena.methods.loop` drives."""
 
-    single_threaded_blas()
-    forward = PopulationForward(architecture)
-    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
-    # The run is `generations`, which yields each generation's solutions and is sent their forward.
-    run = generations(task, architecture, settings, seed, clock, forward)
-    solutions = next(run)
-    while True:
-        try:
-            solutions = run.send(forward.numpy(solutions))
-        except StopIteration as done:
-            return done.value
+    def __init__(self, task, architecture: Architecture, settings: CMAESSettings, seed: int):
+        single_threaded_blas()
+        self.architecture, self.settings, self.seed = architecture, settings, seed
+        self.diagonal = settings.covariance == "diagonal" or (
+            settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
+        )
+        self.population_size = settings.population_size
+        self.restart = -1
+        self.generation = 0
+        self.es = None
 
+    def _restart(self) -> None:
+        import cma  # here, not at the top: the HTTP API reads CMAESSettings and never imports pycma or torch
 
-def generations(task, architecture: Architecture, settings: CMAESSettings, seed: int, clock: RunClock, forward):
-    """The CMA-ES run for one seed, as a generator: yields each generation's solutions (P, n) and is sent
-    the forward pass `task.fitness` scores them with (`forward.numpy(solutions)` in `train`, the rows of
-    a stacked forward in `train_seeds`); returns the RunResult."""
-    import cma  # here, not at the top: the HTTP API reads CMAESSettings and never imports pycma or torch
+        from arena.models.network import initial_vectors
 
-    from arena.models.network import initial_vectors
-
-    diagonal = settings.covariance == "diagonal" or (
-        settings.covariance == "auto" and architecture.num_parameters > AUTO_DIAGONAL_PARAMETERS
-    )
-    generation = 0
-    population_size = settings.population_size
-    best_weights = None
-    check = ChampionCheck(task, clock, forward.single)  # the solve check on each generation's champion
-    reuse = getattr(task, "scores_on_training_set", False)
-
-    for restart in range(1000):
+        self.restart += 1
         # The initial mean: one draw of the shared initial-weight distribution (torch's seeded generator).
-        mean = initial_vectors(architecture, 1, settings.init, settings.init_scale)[0].double().numpy()
-        if best_weights is None:
-            best_weights = mean.copy()
+        mean = initial_vectors(self.architecture, 1, self.settings.init, self.settings.init_scale)[0].double().numpy()
         options = {
             # pycma seeds numpy's legacy generator, which takes 1 .. 2**32 - 1 (0 means "from the clock").
-            "seed": int(np.random.SeedSequence([seed, restart]).generate_state(1)[0]) % (2**32 - 1) + 1,
-            "CMA_diagonal": diagonal,
+            "seed": int(np.random.SeedSequence([self.seed, self.restart]).generate_state(1)[0]) % (2**32 - 1) + 1,
+            "CMA_diagonal": self.diagonal,
             "verbose": -9,
             "verb_log": 0,  # pycma would write data files under ./outcmaes
             "verb_disp": 0,
             "maxiter": np.inf,
             "maxfevals": np.inf,
         }
-        if population_size is not None:
-            options["popsize"] = population_size
-        es = cma.CMAEvolutionStrategy(mean, settings.sigma0, options)
-        population_size = es.popsize
+        if self.population_size is not None:
+            options["popsize"] = self.population_size
+        self.es = cma.CMAEvolutionStrategy(mean, self.settings.sigma0, options)
+        self.population_size = self.es.popsize
 
-        while not es.stop():
-            solutions = np.asarray(es.ask())
-            population_forward = yield solutions
-            outputs = {}
+    def ask(self) -> np.ndarray | None:
+        if self.es is None:
+            self._restart()
+        while self.es.stop():  # pycma's own termination criteria fired: restart (IPOP) or stop with what we have
+            if not self.settings.ipop_restarts or self.restart >= MAX_RESTARTS:
+                return None
+            self.population_size *= 2
+            self._restart()
+        self.solutions = np.asarray(self.es.ask())
+        return self.solutions
 
-            def forward_and_keep(x, population_forward=population_forward):
-                outputs["predictions"] = population_forward(x)
-                return outputs["predictions"]
+    def tell(self, fitness: np.ndarray) -> None:
+        losses = -fitness  # pycma minimises; the fitness is higher-is-better (a diverged member: -WORST_FITNESS)
+        self.es.tell(list(self.solutions), losses.tolist())
+        self.generation += 1
+        self.index = int(np.argmin(losses))
 
-            fitness, used = task.fitness(forward_and_keep if reuse else population_forward, episode_seed(seed, generation))
-            clock.evaluations += used
-            # pycma minimises; the task's fitness is higher-is-better.
-            losses = np.nan_to_num(-np.asarray(fitness, dtype=np.float64), nan=WORST_FITNESS, posinf=WORST_FITNESS, neginf=WORST_FITNESS)
-            es.tell(list(solutions), losses.tolist())
-            generation += 1
+    def champion(self) -> tuple[np.ndarray, int]:
+        return self.solutions[self.index], self.index
 
-            index = int(np.argmin(losses))
-            champion = solutions[index]
-            # On logic tasks the champion is judged on the outputs its fitness came from (no second forward).
-            predictions = outputs["predictions"][index] if reuse else None
-            score, solved = check(champion, predictions)  # reuses the verdict on an unchanged champion
-            if clock.record(score, bool(solved)):
-                best_weights = champion.copy()
-            if clock.should_stop():
-                break
-        else:
-            # pycma's own termination criteria fired: restart (IPOP) or stop with what we have.
-            if settings.ipop_restarts:
-                population_size *= 2
-                continue
-        break
-
-    score, solved, metrics = task.evaluate(forward.single(best_weights))
-    metrics = {**metrics, "generations": generation, "restarts": restart, "final_population_size": population_size, "diagonal": diagonal}
-    return clock.finish(best_weights, score, solved, metrics)
+    def metrics(self) -> dict:
+        return {"generations": self.generation, "restarts": self.restart, "final_population_size": self.population_size, "diagonal": self.diagonal}
 
 
-# --- many seeds in lock-step: S populations in one stacked forward ---------------------------------
-
-
-def batches(task, settings: CMAESSettings) -> bool:
-    """Whether `train_seeds` batches these runs: supervised tasks, whose fitness is one forward pass on the
-    training set. Control tasks (episodes, per-step inputs) run one seed after another."""
-    return not task.info.noisy_fitness and getattr(task, "x_train", None) is not None
-
-
-def train_seeds(task, architecture: Architecture, settings: CMAESSettings, budget: Budget, seeds: list[int], progress=None) -> list[RunResult]:
-    """One CMA-ES per seed, in lock-step generation by generation: each generation the S asked
-    populations are scored in ONE stacked forward pass ((sum of P_s, n) networks), then each seed's
-    fitness goes back to its own `tell`.
-
-    Each seed runs `generations`, as `train` does, with its forward pass the seed's rows of the stack, under
-    its own global random state (numpy's legacy generator, which pycma samples from, torch's, which draws
-    the initial means, and Python's), swapped in around each of its steps: so each seed's result is its
-    unbatched run's, bit for bit, as long as a member's forward gives the same floats stacked or alone
-    (tests/test_batched.py checks both). Seconds: a seed's own ask/tell/check time plus an equal share
-    of each stacked forward; `metrics["batched"]` = S.
-    """
-    import random
-    import time
-
-    import torch
-
-    from arena.models.network import PopulationForward
-    from arena.runner import seed_everything
-
-    single_threaded_blas()
-    forward = PopulationForward(architecture)
-    seeds = list(seeds)
-    count = len(seeds)
-    clocks, states, steps, pending, results = [], [], [], {}, [None] * count
-
-    def swap_in(i):
-        np.random.set_state(states[i][0])
-        torch.set_rng_state(states[i][1])
-        random.setstate(states[i][2])
-
-    def swap_out(i):
-        states[i] = (np.random.get_state(), torch.get_rng_state(), random.getstate())
-
-    def advance(i, population_forward):
-        """Run seed i up to its next forward pass, timed into its clock."""
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        swap_in(i)
-        try:
-            pending[i] = steps[i].send(population_forward)
-        except StopIteration as done:
-            results[i] = done.value
-            pending.pop(i, None)
-        swap_out(i)
-        clocks[i].share += time.perf_counter() - started
-        clocks[i].cpu_share += time.thread_time() - cpu_started
-
-    for i, seed in enumerate(seeds):
-        seed_everything(seed)
-        states.append(None)
-        swap_out(i)
-        clocks.append(SharedClock(budget, task.info.higher_is_better, for_seed(progress, seed), check_every(task)))
-        steps.append(generations(task, architecture, settings, seed, clocks[i], forward))
-        advance(i, None)
-
-    x = torch.from_numpy(np.ascontiguousarray(task.x_train, dtype=np.float32))
-    while pending:
-        order = list(pending)
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        stacked = forward.stacked(np.concatenate([pending[i] for i in order]), x, [len(pending[i]) for i in order]).numpy()
-        share, cpu_share = (time.perf_counter() - started) / len(order), (time.thread_time() - cpu_started) / len(order)
-        offset = 0
-        for i in order:
-            rows = len(pending[i])
-            clocks[i].share += share
-            clocks[i].cpu_share += cpu_share
-            predictions = stacked[offset : offset + rows]
-            advance(i, lambda _x, predictions=predictions: predictions)  # its members' forward on the training set
-            offset += rows
-
-    for result in results:
-        result.metrics["batched"] = count
-    return results
+start = CMAES
+# One line: the loop owns counting, the clock, the solve checks and stopping; `train_seeds` runs seeds in
+# lock-step (one stacked forward per generation, each seed under its own random state, bit for bit alone).
+train, train_seeds, batches = loop.population_method(start)

@@ -1,22 +1,27 @@
-"""A genetic algorithm (PyGAD) evolving the flat weight vector of the shared architecture.
+"""A genetic algorithm evolving the flat weight vector of the shared architecture: PyGAD's generation.
 
-PyGAD runs the generational loop, elitism and fitness caching; Arena supplies:
-- a batched fitness: PyGAD hands over every uncached member of a generation at once
-  (`fitness_batch_size` = population size) and the task scores them in one stacked forward pass;
-- vectorised operators (tournament selection, crossover, mutation) through PyGAD's custom-operator
-  hooks, with the same semantics as PyGAD's built-ins: those loop in Python per gene or per parent and,
-  once the fitness is batched, they were most of a generation (benchmarks/ measures both;
-  `operators="pygad"` selects the built-ins);
-- the run contract: counting, solve checks, budget and cancellation from `on_generation`.
+The GA is an ask/tell optimiser (`Generations`) driven by the population loop (arena/methods/loop.py),
+which owns counting, the clock, the solve checks and stopping. `Generations` is PyGAD's generational
+loop written out, with the same steps in the same order, so a run is bit for bit PyGAD's run with the
+same settings and seed (tests/test_bitwise.py holds runs recorded from the PyGAD version):
+- the initial population is scored first, with no solve check (PyGAD checks from its first generation);
+- vectorised operators (tournament selection, crossover, mutation) with the semantics of PyGAD's
+  built-ins, on each seed's own draws: PyGAD's built-ins loop in Python per gene or per parent, and
+  once the fitness is batched they were most of a generation (benchmarks/ measures both);
+- `keep_elitism` elites in front (PyGAD's stable sort) and PyGAD's fitness cache: a member identical to a
+  last generation's elite or parent keeps its fitness and is not asked again (so it costs no evaluations).
+It works on A seeds at once ((A, P, n) arrays), so many seeds in lock-step (`train_seeds`, what
+`arena.execute_seeds` calls) pay the per-generation Python cost once, not once per seed.
+
+PyGAD still runs the GA where writing it out would not be bit for bit (`batches` says which, and
+`train_pygad` is PyGAD's own loop taking every counting, checking and stopping decision from the
+loop's RunClock): `operators="pygad"` (its built-ins) and selections other than tournament draw from
+numpy's global generator inside PyGAD; "none" crossover takes another PyGAD path; on control tasks
+(`info.noisy_fitness`) PyGAD scores a generation in two calls, the new members and then the cached
+survivors re-scored on the generation's episodes (so no member is credited with a score from easier
+episodes), and a member's floats depend on its place in the batch, which one ask would change.
 
 Counting: one evaluation per member per training sample (or per agent-step on control tasks).
-PyGAD caches the fitness of elites; on tasks whose fitness depends on the episodes drawn
-(`info.noisy_fitness`), those survivors are re-scored on the generation's episodes, so no member is
-credited with a score from easier episodes.
-
-Many seeds (`train_seeds`, what `arena.execute_seeds` calls on supervised tasks): PyGAD's per-generation
-Python cost cannot be shared between seeds, so the same generation is written out for S populations at
-once, with the same operators and draws: each seed's result is its `train` run's, bit for bit.
 """
 
 from __future__ import annotations
@@ -26,12 +31,24 @@ from typing import Literal, NamedTuple
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from arena.contract import Budget, ChampionCheck, ProgressCallback, RunClock, RunResult, SharedClock, check_every, for_seed
+from arena.contract import Budget, ProgressCallback, RunResult
+from arena.methods import loop
+from arena.methods.loop import WORST_FITNESS, ChampionCheck, RunClock
 from arena.models.architecture import INIT_SCHEMES, Architecture
 from arena.tasks.base import episode_seed
 from arena.validation import Model, is_complete
 
 NAME = "ga"
+LABEL = "GA"
+COLOUR = "#d62728"
+LIBRARIES = ("pygad",)
+WARM_IMPORTS = ("pygad",)
+
+
+def memory_floats(architecture, settings) -> tuple[int, str | None, str]:
+    """The floats a run holds at once, for the cost caps: every member's weights."""
+    n = architecture.num_parameters
+    return n * settings.population_size, "population_size", f"{n:,} parameters x population_size {settings.population_size}"
 
 
 class GASettings(Model):
@@ -63,12 +80,14 @@ class GASettings(Model):
         population = info.data.get("population_size")  # validated first: it is declared first
         if population is not None and value > population:
             raise ValueError(f"{info.field_name} ({value}) must not exceed population_size ({population})")
+        if population is not None and info.field_name == "keep_elitism" and value >= population:
+            # Every member would be an elite: no new network per generation, so the evaluations budget is never spent.
+            raise ValueError(f"keep_elitism ({value}) must be below population_size ({population}): otherwise no new network is evaluated")
         return value
 
 
 Settings = GASettings
 
-WORST_FITNESS = -1e30  # PyGAD refuses NaN; a diverged network gets the worst fitness instead
 
 
 class Draws(NamedTuple):
@@ -135,7 +154,120 @@ def mutate(children: np.ndarray, draws: Draws, settings: GASettings) -> np.ndarr
     return children + (draws.uniforms[..., -genes:] < settings.mutation_probability) * draws.noise
 
 
-def train(
+class Generations:
+    """The GA as ask/tell for A seeds at once (A = 1 for one run): PyGAD's generation written out.
+
+    The same steps in the same order as the PyGAD run: the initial population (torch's draw after
+    `seed_everything(seed)`, as backprop's network) is asked first; then each generation the operators
+    (`tournament`, `crossover`, `mutate`, on each seed's own draws `draw_generation`), the
+    `keep_elitism` best in front (PyGAD's stable descending sort), and fitness reused for members
+    identical to a last generation's elite or parent (PyGAD's cache, so evaluations count the same):
+    only the other members are asked. Vectorised over seeds, so the lock-step loop's per-generation
+    Python cost is paid once for all of them, not once per seed.
+    """
+
+    def __init__(self, task, architecture: Architecture, settings: GASettings, seeds: list[int]):
+        from arena.models.network import initial_vectors
+
+        self.settings = settings
+        initial, self.rngs = [], []
+        for seed in seeds:
+            loop.seed_everything(seed)  # the initial population is torch's draw, as backprop's network is
+            initial.append(initial_vectors(architecture, settings.population_size, settings.init, settings.init_scale).double().numpy())
+            self.rngs.append(np.random.default_rng(seed))
+        self.population = np.stack(initial)  # (A, P, n)
+        self.fitness = None  # (A, P) once the population is scored
+        self.genes = architecture.num_parameters
+        self.asked = np.ones(self.population.shape[:2], dtype=bool)  # which members were asked (the rest are cached)
+
+    def ask(self) -> list[np.ndarray]:
+        if self.fitness is None:  # the initial population
+            return list(self.population)
+        settings, elites = self.settings, self.settings.keep_elitism
+        pop, fit = self.population, self.fitness
+        rows = np.arange(len(pop))[:, None]
+        draws = draw_generation(self.rngs, settings, settings.num_parents_mating, settings.population_size - elites, self.genes)
+        winners = tournament(fit, draws)
+        chosen = pop[rows, winners]  # (A, parents, n)
+        children = mutate(crossover(chosen, draws, settings), draws, settings)
+        # The next generation: the elites (PyGAD's stable descending sort) in front, then the children.
+        elite_index = np.argsort(fit, axis=1, kind="stable")[:, ::-1][:, :elites]
+        elite_members = pop[rows, elite_index]
+        self.new = np.concatenate([elite_members, children], axis=1)
+        self.new_fitness = np.full(self.new.shape[:2], np.nan)
+        # PyGAD's cache: a member identical to a last generation's elite or parent keeps that fitness.
+        if elites > 0:
+            known = np.concatenate([elite_members, chosen], axis=1)
+            known_fitness = np.concatenate([fit[rows, elite_index], fit[rows, winners]], axis=1)
+            # Identical vectors agree on their first gene: compare whole vectors only for those pairs.
+            match = self.new[:, :, None, 0] == known[:, None, :, 0]
+            a, p, q = np.nonzero(match)
+            match[a, p, q] = (self.new[a, p] == known[a, q]).all(axis=1)
+            cached = match.any(axis=2)
+            self.new_fitness[cached] = np.take_along_axis(known_fitness, np.argmax(match, axis=2), axis=1)[cached]
+        else:
+            cached = np.zeros(self.new.shape[:2], dtype=bool)
+        self.asked = ~cached
+        return [members[fresh] for members, fresh in zip(self.new, self.asked)]
+
+    def tell(self, fitness: list[np.ndarray]) -> list[None]:
+        if self.fitness is None:
+            self.fitness = np.stack(fitness)
+        else:
+            self.new_fitness[self.asked] = np.concatenate(fitness)
+            self.population, self.fitness = self.new, self.new_fitness
+        return [None] * len(fitness)
+
+    def champions(self) -> list:
+        """Each seed's best member and its row among the members it asked (None: a cached one). None
+        after the initial population: PyGAD checks nothing before its first generation."""
+        if not hasattr(self, "new"):
+            return [None] * len(self.population)
+        index = np.argmax(self.fitness, axis=1)
+        rows = np.cumsum(self.asked, axis=1) - 1
+        return [
+            (self.population[a, i], int(rows[a, i]) if self.asked[a, i] else None) for a, i in enumerate(index)
+        ]
+
+    def drop(self, stopped: list[int]) -> None:
+        self.population, self.fitness = np.delete(self.population, stopped, axis=0), np.delete(self.fitness, stopped, axis=0)
+        self.asked = np.delete(self.asked, stopped, axis=0)
+        self.rngs = [rng for row, rng in enumerate(self.rngs) if row not in stopped]
+
+
+def start(task, architecture: Architecture, settings: GASettings, seed: int):
+    return loop.OneSeed(Generations(task, architecture, settings, [seed]))
+
+
+def batches(task, settings: GASettings) -> bool:
+    """Whether a run goes through the ask/tell loop (and many seeds through its lock-step): supervised
+    tasks (one forward pass on the training set scores a member) with the default vectorised tournament,
+    crossover and mutation. Everything else is PyGAD's own run (`train_pygad`): its built-in operators
+    and other selections draw from numpy's global generator inside PyGAD, "none" crossover takes another
+    PyGAD path, and on control tasks PyGAD scores a generation in two calls (the new members, then the
+    survivors re-scored on the same episodes) whose floats a single ask would not reproduce."""
+    return (
+        loop.batches(task)
+        and settings.operators == "vectorised"
+        and settings.parent_selection_type == "tournament"
+        and settings.crossover_type != "none"
+    )
+
+
+def train(task, architecture: Architecture, settings: GASettings, budget: Budget, seed: int, progress: ProgressCallback | None = None) -> RunResult:
+    if not batches(task, settings):
+        return train_pygad(task, architecture, settings, budget, seed, progress)
+    return loop.train_population(start, task, architecture, settings, budget, seed, progress)
+
+
+def train_seeds(task, architecture: Architecture, settings: GASettings, budget: Budget, seeds: list[int], progress=None) -> list[RunResult]:
+    """S GA runs in lock-step through the loop (`arena.execute_seeds` calls it when `batches` says so):
+    one stacked forward per generation for every seed, each seed bit for bit its `train` run.
+    tests/test_batched.py and tests/test_bitwise.py check it; benchmarks/bench_seeds.py measures the gain."""
+    return loop.train_population_seeds(start, task, architecture, settings, budget, seeds, progress, start_seeds=lambda *args: Generations(*args))
+
+
+def train_pygad(
     task,
     architecture: Architecture,
     settings: GASettings,
@@ -143,6 +275,8 @@ def train(
     seed: int,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
+    """PyGAD's own loop, for the runs the ask/tell generation does not cover (see the module docstring),
+    taking every decision about counting, checking and stopping from the loop's RunClock."""
     import pygad  # here, not at the top: the HTTP API reads GASettings and never imports PyGAD or torch
 
     from arena.models.network import PopulationForward, initial_vectors
@@ -173,12 +307,13 @@ def train(
     selection = settings.parent_selection_type
     if not builtin and selection == "tournament":
         selection = select_parents
-    clock = RunClock(budget, task.info.higher_is_better, progress, check_every(task))
+    clock = RunClock.for_task(task, budget, progress)
     # Who was scored on this generation's episodes, and (logic tasks) their outputs on the truth table.
     evaluated = {"generation": -1, "members": set(), "rows": {}, "predictions": None}
     best = {"weights": initial_population[0].copy()}
     check = ChampionCheck(task, clock, forward.single)  # the solve check on each generation's champion
     reuse = getattr(task, "scores_on_training_set", False)
+    progressed = {"evaluations": 0, "empty": 0}  # generations in a row that evaluated nothing new
 
     def score_members(solutions: np.ndarray, generation: int) -> np.ndarray:
         population_forward = forward.numpy(solutions)
@@ -197,7 +332,10 @@ def train(
         evaluated["members"].update(indices)
         evaluated["rows"] = {int(index): row for row, index in enumerate(indices)}
         # A list of Python floats: PyGAD validates each value, and that is cheaper on floats than on numpy scalars.
-        return score_members(solutions, ga.generations_completed).tolist()
+        fitness = score_members(solutions, ga.generations_completed).tolist()
+        if ga.generations_completed == 0:  # the initial population: progress is counted from here, as the loop does
+            progressed["evaluations"] = clock.evaluations
+        return fitness
 
     def on_generation(ga):
         fitness = ga.last_generation_fitness
@@ -215,6 +353,12 @@ def train(
         if clock.record(score, bool(solved)):
             best["weights"] = champion.copy()
         if clock.should_stop():
+            return "stop"
+        # The loop's rule for a run that evaluates nothing new (elites filling the population).
+        progressed["empty"] = 0 if clock.evaluations > progressed["evaluations"] else progressed["empty"] + 1
+        progressed["evaluations"] = clock.evaluations
+        if progressed["empty"] >= loop.MAX_EMPTY_GENERATIONS:
+            clock.stopped = "no progress"
             return "stop"
 
     ga = pygad.GA(
@@ -242,132 +386,3 @@ def train(
 
     score, solved, metrics = task.evaluate(forward.single(best["weights"]))
     return clock.finish(best["weights"], score, solved, metrics)
-
-
-# --- many seeds in lock-step: PyGAD's generation written out for S populations at once ----------------
-
-
-def batches(task, settings: GASettings) -> bool:
-    """Whether `train_seeds` batches these runs: supervised tasks (one forward pass on the training set
-    scores a member) with the default vectorised tournament, crossover and mutation. PyGAD's built-in
-    operators and other selections draw from numpy's global generator inside PyGAD, and "none" crossover
-    takes another PyGAD path: those runs go one seed after another through `train`."""
-    return (
-        not task.info.noisy_fitness
-        and getattr(task, "x_train", None) is not None
-        and settings.operators == "vectorised"
-        and settings.parent_selection_type == "tournament"
-        and settings.crossover_type != "none"
-    )
-
-
-def train_seeds(task, architecture: Architecture, settings: GASettings, budget: Budget, seeds: list[int], progress=None) -> list[RunResult]:
-    """S GA runs in lock-step, generation by generation, each bit for bit its unbatched (PyGAD) run.
-
-    Why not S PyGAD instances: PyGAD's loop costs about 0.5 ms of Python per generation (fitness value
-    validation, a tuple-keyed fitness cache), several times the generation's own work on a small network,
-    and batching cannot share it. So this is the loop PyGAD runs for `train`, written out for S
-    populations (S, P, n) with the same steps in the same order: the operators `train` hands PyGAD
-    (`tournament`, `crossover`, `mutate` on each seed's own draws), the `keep_elitism` best in front
-    (PyGAD's stable descending sort), fitness reused for members identical to a last generation's elite or parent
-    (PyGAD's cache, so evaluations count the same), every seed's uncached members scored in ONE stacked
-    forward (`PopulationForward.stacked`), then each seed's champion check, record and stop.
-    tests/test_batched.py checks weights, counts and curves against `train`; benchmarks/bench_seeds.py
-    measures the gain. A seed whose generation has a single uncached member could differ in the last
-    bit (torch's one-row product path); with the defaults that does not happen.
-    Seconds: each seed gets an equal share of every generation it took part in; `metrics["batched"]` = S.
-    """
-    import time
-
-    import torch
-
-    from arena.models.network import PopulationForward, initial_vectors
-    from arena.runner import seed_everything
-
-    forward = PopulationForward(architecture)
-    x = torch.from_numpy(task.x_train)
-    count, size, elites = len(seeds), settings.population_size, settings.keep_elitism
-    parents, genes = settings.num_parents_mating, architecture.num_parameters
-    offspring = size - elites
-    rngs, clocks, checks, initial = [], [], [], []
-    for seed in seeds:
-        seed_everything(seed)  # the initial population is torch's draw, as in `train`
-        initial.append(initial_vectors(architecture, size, settings.init, settings.init_scale).double().numpy())
-        rngs.append(np.random.default_rng(seed))
-        clocks.append(SharedClock(budget, task.info.higher_is_better, for_seed(progress, seed), check_every(task)))
-        checks.append(ChampionCheck(task, clocks[-1], forward.single))
-    pop = np.stack(initial)  # (A, P, n): the active seeds' populations, row by row as in `active`
-    best = pop[:, 0].copy()
-    results: list[RunResult | None] = [None] * count
-
-    reuse = getattr(task, "scores_on_training_set", False)
-
-    def score(members: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, int, np.ndarray | None, np.ndarray]:
-        """Fitness (A, P) of the `fresh` members (NaN elsewhere), all seeds in one forward; the
-        evaluations one member costs; the outputs, and each fresh member's row in them (-1: cached)."""
-        fitness = np.full(fresh.shape, np.nan)
-        rows = np.full(fresh.shape, -1)
-        sizes = fresh.sum(axis=1)
-        if not sizes.any():
-            return fitness, 0, None, rows
-        predictions = forward.stacked(members[fresh], x, sizes[sizes > 0].tolist()).numpy()
-        values, used = task.fitness(lambda _x: predictions)
-        fitness[fresh] = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=WORST_FITNESS, neginf=WORST_FITNESS, posinf=WORST_FITNESS)
-        rows[fresh] = np.arange(len(predictions))
-        return fitness, used // len(predictions), predictions, rows
-
-    started, cpu_started = time.perf_counter(), time.thread_time()
-    fit, per_member, _, _ = score(pop, np.ones((count, size), dtype=bool))
-    for clock in clocks:
-        clock.evaluations += size * per_member
-    active = np.arange(count)
-    while len(active):
-        rows = np.arange(len(active))[:, None]
-        draws = draw_generation([rngs[i] for i in active], settings, parents, offspring, genes)
-        winners = tournament(fit, draws)
-        chosen = pop[rows, winners]  # (A, parents, n)
-        children = mutate(crossover(chosen, draws, settings), draws, settings)
-        # The next generation: the elites (PyGAD's stable descending sort) in front, then the children.
-        elite_index = np.argsort(fit, axis=1, kind="stable")[:, ::-1][:, :elites]
-        elite_members = pop[rows, elite_index]
-        new = np.concatenate([elite_members, children], axis=1)
-
-        # PyGAD's cache: a member identical to a last generation's elite or parent keeps that fitness.
-        if elites > 0:
-            known = np.concatenate([elite_members, chosen], axis=1)
-            known_fitness = np.concatenate([fit[rows, elite_index], fit[rows, winners]], axis=1)
-            # Identical vectors agree on their first gene: compare whole vectors only for those pairs.
-            match = new[:, :, None, 0] == known[:, None, :, 0]
-            a, p, q = np.nonzero(match)
-            match[a, p, q] = (new[a, p] == known[a, q]).all(axis=1)
-            cached = match.any(axis=2)
-        else:
-            cached = np.zeros(new.shape[:2], dtype=bool)
-        new_fitness, per_member, predictions, fresh_rows = score(new, ~cached)
-        if elites > 0:
-            new_fitness[cached] = np.take_along_axis(known_fitness, np.argmax(match, axis=2), axis=1)[cached]
-
-        share, cpu_share = (time.perf_counter() - started) / len(active), (time.thread_time() - cpu_started) / len(active)
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        evaluations = (~cached).sum(axis=1) * per_member
-        stopped = []
-        for row, i in enumerate(active):
-            clock = clocks[i]
-            clock.share += share
-            clock.cpu_share += cpu_share
-            clock.evaluations += int(evaluations[row])
-            index = int(np.argmax(new_fitness[row]))
-            champion = new[row, index]
-            scored_row = fresh_rows[row, index] if reuse else -1  # as in `train`: judge the outputs its fitness came from
-            score_, solved = checks[i](champion, None if scored_row < 0 else predictions[scored_row])
-            if clock.record(score_, bool(solved)):
-                best[i] = champion
-            if clock.should_stop():
-                final, final_solved, metrics = task.evaluate(forward.single(best[i]))
-                results[i] = clock.finish(best[i].copy(), final, final_solved, metrics)
-                stopped.append(row)
-        pop, fit, active = np.delete(new, stopped, axis=0), np.delete(new_fitness, stopped, axis=0), np.delete(active, stopped)
-
-    for result in results:
-        result.metrics["batched"] = count
-    return results

@@ -32,11 +32,24 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from arena.contract import Budget, ProgressCallback, RunClock, RunResult, check_every
-from arena.models.architecture import INIT_SCHEMES, Architecture
+from arena.contract import Budget, ProgressCallback, RunResult
+from arena.methods.loop import RunClock, check_every
+from arena.models.architecture import INIT_SCHEMES, Architecture, dense_multiply_adds
 from arena.validation import Model, is_complete
 
 NAME = "ppo"
+LABEL = "PPO"
+LIBRARIES = ("torch", "gymnasium")
+WARM_IMPORTS = ("torch._dynamo",)
+
+
+def memory_floats(architecture, settings) -> tuple[int, str | None, str]:
+    """The floats a run holds at once, for the cost caps: `num_envs` environments stepped at once and
+    the rollout (num_envs x num_steps x (inputs + outputs + 4))."""
+    n = architecture.num_parameters
+    rollout = settings.num_envs * settings.num_steps * (architecture.input_size + architecture.output_size + 4)
+    words = f"{n:,} parameters x num_envs {settings.num_envs} + a rollout of {settings.num_envs} x {settings.num_steps} steps"
+    return n * settings.num_envs + rollout, "num_envs", words
 
 
 class PPOSettings(Model):
@@ -95,11 +108,6 @@ def compute_gae(rewards, values, terminated, truncated, final_values, next_value
         last_gae = delta + gamma * gae_lambda * (1.0 - ended) * last_gae
         advantages[t] = last_gae
     return advantages, advantages + values
-
-
-def network_multiply_adds(sizes) -> int:
-    """Multiply-adds of one forward pass of one row through a dense network with these layer sizes."""
-    return int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
 
 
 def make_agent(architecture: Architecture, settings: PPOSettings):
@@ -241,8 +249,8 @@ def train(
     # of the truncated episodes' final observations and of each rollout's next observation). Updates:
     # every sample of every epoch is a forward and a backward pass of both nets; a backward pass costs
     # about twice its forward in multiply-adds.
-    policy_macs = network_multiply_adds(architecture.layer_sizes)
-    value_macs = network_multiply_adds((architecture.input_size, settings.value_hidden, settings.value_hidden, 1))
+    policy_macs = architecture.multiply_adds
+    value_macs = dense_multiply_adds((architecture.input_size, settings.value_hidden, settings.value_hidden, 1))
     rollout_steps = update * batch_size
     policy_forwards = rollout_steps + update_samples
     value_forwards = rollout_steps + update_samples + bootstrap_forwards + update * n_envs

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from arena.models.architecture import Architecture
+from arena.models.architecture import Architecture, layer_slices
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -56,19 +56,6 @@ def flat_parameters(module: nn.Module) -> torch.Tensor:
 def vector_to_module(vector, module: nn.Module) -> nn.Module:
     nn.utils.vector_to_parameters(torch.as_tensor(vector, dtype=torch.float32), module.parameters())
     return module
-
-
-def layer_slices(arch: Architecture) -> list[tuple[slice, tuple[int, int], slice]]:
-    """For each layer: (weight slice, weight shape (out, in), bias slice) in the flat vector."""
-    out, offset = [], 0
-    sizes = arch.layer_sizes
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        w = slice(offset, offset + n_out * n_in)
-        offset += n_out * n_in
-        b = slice(offset, offset + n_out)
-        offset += n_out
-        out.append((w, (n_out, n_in), b))
-    return out
 
 
 def initial_vectors(arch: Architecture, count: int, scheme: str = "default", scale: float = 1.0) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The web dashboard and offline API docs, served by the API itself.
+"""What the web dashboard's pages need besides the API's routes (the pages, their assets and the offline API
+docs are served by arena/service/routes/pages.py).
 
 Pages are static HTML + one small script each (arena/service/static/), reading the JSON API in the
 browser; nothing is loaded from another host (uPlot, Swagger UI and ReDoc are vendored from the npm
@@ -12,22 +13,20 @@ registry into static/vendor/). Besides the pages, this router adds the JSON and 
 - GET /runs/{id}/episodes.json: car tasks, the paths of all scoring episodes, replayed in a child
   process (the worker-side network code imports torch, which this process never does).
 
-Like api.py, this module never imports torch, PyGAD, pycma or gymnasium.
+Like the API's routes, this module never imports torch, PyGAD, pycma or gymnasium.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Response
 from sqlalchemy.orm import Session
 
+from arena.methods import METHODS
+from arena.models.architecture import numpy_forward  # the one numpy forward (tests import it from here too)
 from arena.service import plots, schemas
 from arena.store import queries
 from arena.store.db import session_scope
@@ -36,7 +35,6 @@ from arena.tasks import TASKS, make_task, task_info
 
 logger = logging.getLogger("arena.service")
 
-STATIC = Path(__file__).resolve().parent / "static"
 router = APIRouter()
 
 
@@ -66,69 +64,16 @@ def _output(session: Session, run):
     return output
 
 
-# --- pages and assets -----------------------------------------------------------------------------
+# The pages, their assets and the API docs: arena/service/routes/pages.py.
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC / f"{name}.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
-
-
-@router.get("/", include_in_schema=False)
-def jobs_page():
-    return _page("jobs")
-
-
-@router.get("/ui/jobs/{job_id}", include_in_schema=False)
-def job_page(job_id: schemas.JobId):
-    return _page("job")
-
-
-@router.get("/ui/runs/{run_id}", include_in_schema=False)
-def run_page(run_id: schemas.RunId):
-    return _page("run")
-
-
-@router.get("/ui/leaderboard", include_in_schema=False)
-def leaderboard_page():
-    return _page("leaderboard")
-
-
-@router.get("/ui/summary", include_in_schema=False)
-def summary_page():
-    return _page("summary")
-
-
-@router.get("/static/{path:path}", include_in_schema=False)
-def static_file(path: str):
-    target = (STATIC / path).resolve()
-    if not target.is_relative_to(STATIC) or not target.is_file():
-        raise HTTPException(status_code=404, detail="not found")
-    return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
-
-
-@router.get("/docs", include_in_schema=False)
-def swagger_ui() -> HTMLResponse:
-    return _api_docs(
-        get_swagger_ui_html, "Swagger UI",
-        swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
-        swagger_favicon_url=DOCS_FAVICON,
-        swagger_ui_parameters={"validatorUrl": None},  # the default validator is on another host
-    )  # fmt: skip
-
-
-@router.get("/redoc", include_in_schema=False)
-def redoc() -> HTMLResponse:
-    return _api_docs(get_redoc_html, "ReDoc", redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js", redoc_favicon_url=DOCS_FAVICON, with_google_fonts=False)
-
-
-VENDOR = "/static/vendor"  # the docs pages' scripts, served from here: no CDN
-DOCS_FAVICON = f"{VENDOR}/swagger-ui/favicon-32x32.png"
-
-
-def _api_docs(page, name: str, **assets) -> HTMLResponse:
-    """A page of FastAPI's (`get_swagger_ui_html`, `get_redoc_html`) on the API's OpenAPI schema."""
-    return page(openapi_url="/openapi.json", title=f"Arena - {name}", **assets)
+@router.get("/methods", tags=["tasks"])
+def list_methods() -> dict[str, dict]:
+    """Every registered method (arena.methods.METHODS) by name: its label, description, colour, the
+    algorithm it runs per kind of task and the libraries whose versions its runs record. The dashboard's
+    scripts draw each method in this colour (common.js), so a method registered with its one line is
+    drawn in its own colour everywhere without a copy in JavaScript."""
+    return {name: method.public() for name, method in METHODS.items()}
 
 
 # --- learning curves ------------------------------------------------------------------------------
@@ -198,36 +143,6 @@ def get_job_curves_svg(job_id: schemas.JobId, session: Session = Depends(_databa
 
 # --- what a trained network does --------------------------------------------------------------------
 
-_HIDDEN = {
-    "tanh": np.tanh,
-    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
-    "relu": lambda z: np.maximum(z, 0.0),
-    "softsign": lambda z: z / (1.0 + np.abs(z)),
-    "identity": lambda z: z,
-}
-
-
-def numpy_forward(weights, architecture: dict, x: np.ndarray) -> np.ndarray:
-    """The network on inputs x (B, in) -> (B, out), from the flat weights: for each layer in order, its
-    weight (out x in, row-major) then its bias (the layout of arena.models.architecture)."""
-    sizes = [architecture["input_size"], *architecture.get("hidden_sizes", ()), architecture["output_size"]]
-    flat = np.asarray(weights, dtype=np.float64)
-    expected = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
-    if flat.size != expected:
-        raise ValueError(f"{flat.size} weights for an architecture of {expected} parameters")
-    hidden = _HIDDEN[architecture.get("hidden_activation", "tanh")]
-    output = _HIDDEN[architecture.get("output_activation", "identity")]
-    h = np.asarray(x, dtype=np.float64)
-    offset = 0
-    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = flat[offset : offset + n_out * n_in].reshape(n_out, n_in)
-        offset += n_out * n_in
-        b = flat[offset : offset + n_out]
-        offset += n_out
-        h = h @ w.T + b
-        h = output(h) if layer == len(sizes) - 2 else hidden(h)
-    return h
-
 
 def _rounded(values: np.ndarray, digits: int = 6) -> list:
     return np.round(np.asarray(values, dtype=float), digits).tolist()
@@ -284,14 +199,14 @@ _EPISODES = (
     "task = make_task(job['task'], job['task_options'])\n"
     "forward = PopulationForward(Architecture.model_validate(job['architecture'])).numpy(np.asarray(job['weights'], dtype=np.float32)[None])\n"
     "r = run_episodes(task.eval_world, task.eval_starts, lambda x: forward(x)[0], stop_after_lap=True, record=True)\n"
-    "track = task.eval_track\n"
     "walls = lambda a: np.round(np.asarray(a, dtype=float), 2).tolist()\n"
-    "episodes = [{'path': walls(p), 'crashed': bool(r.crashed[k]), 'stalled': bool(r.stalled[k]),\n"
+    "shape = lambda t: {'name': t.name, 'left': walls(t.left), 'right': walls(t.right), 'centre': walls(t.centre)}\n"
+    "episodes = [{'path': walls(p), 'track': int(task.eval_starts.track[k]), 'crashed': bool(r.crashed[k]), 'stalled': bool(r.stalled[k]),\n"
     "             'timed_out': bool(r.timed_out[k]), 'lap': bool(r.progress[k] >= r.lap_length[k]),\n"
     "             'lap_fraction': float(min(r.progress[k] / r.lap_length[k], 1.0)), 'steps': int(r.steps[k])}\n"
     "            for k, p in enumerate(r.trajectories)]\n"
-    "json.dump({'track': {'name': track.name, 'left': walls(track.left), 'right': walls(track.right), 'centre': walls(track.centre)},\n"
-    "           'dt': DT, 'episodes': episodes}, sys.stdout)\n"
+    "tracks = [shape(t) for t in task.eval_tracks]\n"
+    "json.dump({'track': tracks[0], 'tracks': tracks, 'dt': DT, 'episodes': episodes}, sys.stdout)\n"
 )
 
 
@@ -310,8 +225,9 @@ def render_episodes(task: str, weights: list, architecture: dict, task_options: 
 def get_run_episodes(run_id: schemas.RunId, session: Session = Depends(_database)):
     """Car runs: the trained network driving every scoring episode (the same starts the score used).
 
-    {"track": {"name", "left", "right", "centre": [[x, y], ...]}, "dt": seconds per step, "episodes":
-    [{"path": [[x, y], ...], "crashed", "stalled", "timed_out", "lap", "lap_fraction", "steps"}]}.
+    {"track": {"name", "left", "right", "centre": [[x, y], ...]}, "tracks": [every scoring track, the same
+    shape; car-generalize scores on several], "dt": seconds per step, "episodes": [{"path": [[x, y], ...],
+    "track": index in tracks, "crashed", "stalled", "timed_out", "lap", "lap_fraction", "steps"}]}.
     """
     run = _run(session, run_id)
     info = TASKS.get(run.task)
@@ -325,118 +241,4 @@ def get_run_episodes(run_id: schemas.RunId, session: Session = Depends(_database
     return Response(content=body, media_type="application/json", headers={"X-Arena-Render": how})
 
 
-# --- export -------------------------------------------------------------------------------------------
-
-EXPORT_FIELDS = (
-    "run_id", "job_id", "task", "method", "algorithm", "label", "seed", "status", "solved", "score",
-    "evaluations_to_solve", "seconds_to_solve", "cpu_seconds_to_solve", "evaluations", "seconds", "cpu_seconds",
-    "stopped", "budget_evaluations", "budget_seconds", "stop_on_solve", "network", "architecture", "settings",
-    "task_options", "settings_hash", "metrics", "attempts", "error", "created_at", "finished_at",
-)  # fmt: skip
-_JSON_FIELDS = ("architecture", "settings", "task_options", "metrics")
-
-
-def export_record(row: dict) -> dict:
-    """One run as a flat record: the spec's budget split into columns, its architecture also in words."""
-    from arena.methods import label
-
-    spec = row.get("spec") or {}
-    budget = spec.get("budget") or {}
-    architecture = spec.get("architecture") or None
-    network = None
-    if architecture:
-        sizes = [architecture.get("input_size"), *architecture.get("hidden_sizes", ()), architecture.get("output_size")]
-        network = "-".join(map(str, sizes)) + f" {architecture.get('hidden_activation')}/{architecture.get('output_activation')}"
-    record = {
-        **{name: row.get(name) for name in EXPORT_FIELDS if name in row},
-        "run_id": row["id"],
-        "label": label(row["method"], row.get("algorithm")),
-        "budget_evaluations": budget.get("evaluations"),
-        "budget_seconds": budget.get("seconds"),
-        "stop_on_solve": budget.get("stop_on_solve"),
-        "network": network,
-        "architecture": architecture,
-        "settings": spec.get("settings") or {},
-        "task_options": spec.get("task_options") or None,
-    }
-    for name in ("created_at", "finished_at"):
-        if record.get(name) is not None:
-            record[name] = record[name].isoformat()
-    ordered = {name: record.get(name) for name in EXPORT_FIELDS}
-    if "curve" in row:
-        ordered["curve"] = row["curve"]
-    return ordered
-
-
-def _csv_cell(name: str, value) -> object:
-    if value is None:
-        return ""
-    if name in _JSON_FIELDS:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _export_lines(fmt: str, task: str | None, status: str | None, job: int | None, curves: bool) -> Iterator[bytes]:
-    """The export, a chunk of rows at a time, from a session of its own (the response outlives the request's)."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n") if fmt == "csv" else None
-    if writer is not None:
-        writer.writerow(EXPORT_FIELDS)
-    pending = 0
-    with session_scope() as session:
-        for row in queries.export_runs(session, task=task, status=status, job_id=job, curves=curves):
-            record = export_record(row)
-            if writer is not None:
-                writer.writerow([_csv_cell(name, record[name]) for name in EXPORT_FIELDS])
-            else:
-                buffer.write(json.dumps(record, separators=(",", ":")) + "\n")
-            pending += 1
-            if pending >= 200:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-                pending = 0
-    if buffer.tell():
-        yield buffer.getvalue().encode()
-
-
-def _export_filters(task: str | None) -> None:
-    if task is not None and task not in TASKS:
-        from arena.errors import ArenaError
-
-        try:
-            task_info(task)
-        except ArenaError as error:  # "unknown task 'xr' (did you mean 'xor'?)"
-            raise HTTPException(status_code=404, detail=error.message) from None
-
-
-JobFilter = Query(None, ge=1, le=schemas.MAX_ID, description="only this job's runs")
-_EXPORT_ERRORS = schemas.error_responses({404: "no such task"})
-
-
-@router.get("/runs.csv", tags=["results"], response_class=Response, responses={200: {"content": {"text/csv": {}}}, **_EXPORT_ERRORS})
-def export_runs_csv(task: str | None = None, status: schemas.Status | None = None, job: int | None = JobFilter):
-    """Every run matching the filters (as GET /jobs: task, status; plus job), by id, as CSV streamed row by row:
-    job, task, method, seed, status, results (score, solved, evaluations/seconds/CPU seconds and to solve),
-    budget, network, settings (a JSON object per cell), task options, metrics. `status` is the run's."""
-    _export_filters(task)
-    return StreamingResponse(
-        _export_lines("csv", task, status, job, False), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="arena-runs.csv"'},
-    )  # fmt: skip
-
-
-@router.get("/runs.jsonl", tags=["results"], response_class=Response, responses={200: {"content": {"application/x-ndjson": {}}}, **_EXPORT_ERRORS})
-def export_runs_jsonl(task: str | None = None, status: schemas.Status | None = None, job: int | None = JobFilter, curves: bool = False):
-    """The runs of GET /runs.csv as JSON lines (settings, architecture, metrics as objects); with `curves=1`
-    each line also has the run's learning curve ([{evaluations, seconds, score}], null before it finished)."""
-    _export_filters(task)
-    return StreamingResponse(
-        _export_lines("jsonl", task, status, job, curves), media_type="application/x-ndjson",
-        headers={"Content-Disposition": 'attachment; filename="arena-runs.jsonl"'},
-    )  # fmt: skip
+# The exports (GET /runs.csv, /runs.jsonl): arena/service/routes/exports.py.

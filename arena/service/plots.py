@@ -15,6 +15,8 @@ import io
 
 import numpy as np
 
+from arena.methods import METHODS
+
 GRID_POINTS = 120
 AXES = ("evaluations", "seconds")
 
@@ -77,7 +79,8 @@ def aggregate(curves_by_method: dict[str, list[list[dict] | None]]) -> dict:
         for method, runs in points.items():
             runs = [(x, y) for x, y in runs if len(x)]
             if not runs or not len(grid):
-                methods[method] = {"median": [None] * len(grid), "q1": [None] * len(grid), "q3": [None] * len(grid), "runs": 0}
+                methods[method] = {"median": [None] * len(grid), "q1": [None] * len(grid), "q3": [None] * len(grid), "runs": 0,
+                                   "with_value": [0] * len(grid), "active": [0] * len(grid)}
                 continue
             table = np.vstack([_step_values(x, y, grid) for x, y in runs])
             started = ~np.isnan(table).all(axis=0)
@@ -88,7 +91,12 @@ def aggregate(curves_by_method: dict[str, list[list[dict] | None]]) -> dict:
                 median[started] = np.nanmedian(table[:, started], axis=0)
                 q1[started] = np.nanpercentile(table[:, started], 25, axis=0)
                 q3[started] = np.nanpercentile(table[:, started], 75, axis=0)
-            methods[method] = {"median": _clean(median), "q1": _clean(q1), "q3": _clean(q3), "runs": len(runs)}
+            # How many runs each point rests on: `with_value` have started by x (a stopped run keeps its last
+            # value, so it still counts); `active` had not stopped yet (recorded a point at x or later).
+            with_value = (~np.isnan(table)).sum(axis=0)
+            active = np.array([sum(float(np.max(x)) >= g for x, _ in runs) for g in grid])
+            methods[method] = {"median": _clean(median), "q1": _clean(q1), "q3": _clean(q3), "runs": len(runs),
+                               "with_value": [int(v) for v in with_value], "active": [int(v) for v in active]}
         result[axis] = {"x": _clean(grid), "log_x": log_x, "methods": methods}
     return result
 
@@ -116,13 +124,20 @@ def proportion_solved(runs: list[dict]) -> dict:
     return out
 
 
-COLOURS = {"backprop": "#1f77b4", "ga": "#d62728", "cmaes": "#2ca02c"}
-
-
 def _colour(method: str, index: int) -> str:
+    """The method's colour from the registry (its module's COLOUR); a name it does not know (a run of a
+    method since removed) gets one of tab10's by position."""
     import matplotlib
 
-    return COLOURS.get(method) or matplotlib.colors.to_hex(matplotlib.colormaps["tab10"](index % 10))
+    registered = METHODS.get(method.split(" ")[0])
+    return registered.colour if registered else matplotlib.colors.to_hex(matplotlib.colormaps["tab10"](index % 10))
+
+
+def _label(method: str) -> str:
+    """What a legend calls a method: its name, and the registry's label where that says more ("ga: GA")."""
+    name = method.split(" ")[0]
+    registered = METHODS.get(name)
+    return method if registered is None or registered.label == name else f"{method}: {registered.label}"
 
 
 def render_curves(
@@ -146,7 +161,9 @@ def render_curves(
         if log_y and np.nanmin(np.r_[median, q1, np.inf]) <= 0:
             log_y = False
         ax.fill_between(x, q1, q3, step="post", color=colour, alpha=0.2, linewidth=0)
-        ax.step(x, median, where="post", color=colour, linewidth=1.8, label=f"{method} (median of {series['runs']} runs)")
+        ax.step(x, median, where="post", color=colour, linewidth=1.8, label=f"{_label(method)} (median of {series['runs']} runs)")
+    if not any(v is not None and np.isfinite(v) for series in data["methods"].values() for v in series["median"]):
+        log_y = False  # no curve yet: a log axis with no data cannot be drawn (an empty figure, not a 500)
     if threshold is not None:
         ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"solved threshold {threshold:g}")
     if data.get("log_x"):

@@ -9,7 +9,6 @@ say (a task's sizes, settings that depend on the task, the service's own ceiling
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_serialize
 
 from arena.contract import Budget
 from arena.errors import ArenaError
-from arena.methods import ALGORITHMS, METHODS
+from arena.methods import ALGORITHMS, METHODS, default_methods, memory_floats
 from arena.models.architecture import Architecture
 from arena.runspec import check_seed, resolve
 from arena.store.settings import Settings
@@ -40,7 +39,7 @@ class JobBase(Strict):
     """A job: one run per method and seed, all with the same architecture, budget and seeds."""
 
     task: str = Field(description="a task name from GET /tasks")
-    methods: list[MethodName] = Field(default_factory=lambda: list(METHODS), min_length=1, description="the methods to compare (default: all)")
+    methods: list[MethodName] = Field(default_factory=default_methods, min_length=1, description=f"the methods to compare (default: {', '.join(default_methods())})")
     seeds: int | list[int] = Field(5, description="a number of seeds (0, 1, ... n-1) or an explicit list")
     budget: Budget | None = Field(None, description="default: the task's budget")
     architecture: Architecture | None = Field(None, description="default: the task's architecture")
@@ -144,33 +143,10 @@ def check_limits(spec, settings: Settings) -> None:
         )
 
 
-# CMA-ES's default population (pycma): 4 + floor(3 ln N).
-def _cmaes_population(parameters: int) -> int:
-    return 4 + int(3 * math.log(max(parameters, 1)))
-
-
 def run_memory_floats(spec) -> tuple[int, str | None, str]:
-    """(floats a run holds at once, the setting that multiplies them, the product in words).
-
-    A population method keeps every member's weights (parameters x population; CMA-ES with a full
-    covariance also two N x N matrices); PPO steps `num_envs` environments at once and keeps its rollout
-    (num_envs x num_steps x (inputs + outputs + 4)); backprop keeps the weights and Adam's two moments.
-    """
-    n = spec.architecture.num_parameters
-    config = spec.settings
-    if spec.algorithm == "ga":
-        return n * config.population_size, "population_size", f"{n:,} parameters x population_size {config.population_size}"
-    if spec.algorithm == "cmaes":
-        population = config.population_size or _cmaes_population(n)
-        full = config.covariance == "full" or (config.covariance == "auto" and n <= 1_000)
-        covariance = 2 * n * n if full else 0
-        words = f"{n:,} parameters x population {population}" + (f" + a full covariance (2 x {n:,}^2)" if full else "")
-        return n * population + covariance, "population_size" if not full or config.covariance != "full" else "covariance", words
-    if spec.algorithm == "ppo":
-        arch = spec.architecture
-        rollout = config.num_envs * config.num_steps * (arch.input_size + arch.output_size + 4)
-        return n * config.num_envs + rollout, "num_envs", f"{n:,} parameters x num_envs {config.num_envs} + a rollout of {config.num_envs} x {config.num_steps} steps"
-    return 3 * n, None, f"{n:,} parameters x 3 (weights and the optimiser's moments)"
+    """(floats a run holds at once, the setting that multiplies them, the product in words): the run's
+    algorithm's own memory model (`memory_floats` in its module, arena.methods)."""
+    return memory_floats(ALGORITHMS[spec.algorithm], spec.architecture, spec.settings)
 
 
 # An evaluation is one forward pass on one input: about `parameters` multiply-adds, plus the per-sample
@@ -245,6 +221,10 @@ class JobCreated(Out):
     status: Status
     run_ids: list[int]
     runs: list[RunRef]
+    deferred_runs: int = Field(
+        0, description="runs stored but not sent to a worker queue yet (the broker did not answer): the service sends "
+        "them itself within ARENA_REQUEUE_AFTER_SECONDS; nothing to retry",
+    )  # fmt: skip
 
 
 class RunSummary(Out):
@@ -343,7 +323,7 @@ class JobPage(Out):
     jobs: list[JobSummary]
 
 
-# --- the verdict (see arena/service/verdict.py and docs/statistics.md) ----------------------------------
+# --- the verdict (see arena/verdict/ and docs/statistics.md) ----------------------------------
 
 
 class Interval(Out):
@@ -386,7 +366,7 @@ class ConfigurationStats(Out):
     success_rate_ci: tuple[float, float] | None = Field(description="95% Wilson interval")
     ert_evaluations: float | None = Field(description="expected running time (COCO): evaluations spent by all runs / runs solved")
     ert_evaluations_ci: tuple[float | None, float | None] | None = Field(description="bootstrap 95%; high None = unbounded")
-    ert_seconds: float | None = Field(description="ERT on CPU seconds")
+    ert_seconds: float | None = Field(description="ERT on CPU seconds; it and its interval hold for this machine at its load, not across machines")
     ert_seconds_ci: tuple[float | None, float | None] | None
     kaplan_meier: dict[str, KaplanMeier] = Field(description="per lens (evaluations, cpu_seconds): proportion solved, unsolved runs censored")
     iqm_evaluations: Interval | None = Field(description="interquartile mean of evaluations to solve, when every run solved")
@@ -404,9 +384,13 @@ class MethodComparison(Out):
     second: str
     n: dict[str, int]
     solved: dict[str, int]
-    probability_of_improvement: dict[str, Interval] = Field(description="per lens: P(first beats second), Vargha-Delaney A12")
-    logrank_p: dict[str, float | None]
-    logrank_p_adjusted: dict[str, float | None] = Field(description="Holm, across every p-value reported together")
+    probability_of_improvement: dict[str, Interval] = Field(description="per lens: P(first beats second), Vargha-Delaney A12, all runs (unsolved worst); Newcombe 95%")
+    probability_of_improvement_solved: dict[str, Interval] | None = Field(None, description="per lens: the same among solved runs: what the speed verdict states")
+    speed_p: dict[str, float | None] | None = Field(None, description="per lens: exact/permutation rank test among solved runs (decides the speed lenses)")
+    speed_p_adjusted: dict[str, float | None] | None = Field(None, description="Holm per lens across every comparison reported together, after the selection factor")
+    selected_from: dict[str, int] | None = Field(None, description="configurations each side was chosen from (p-values multiplied by their product)")
+    logrank_p: dict[str, float | None] = Field(description="log-rank test, for reference only (asymptotic; decides nothing)")
+    logrank_p_adjusted: dict[str, float | None] = Field(description="equal to speed_p_adjusted (earlier name)")
     success_p: float | None = Field(description="Fisher's exact test on success rates")
     success_p_adjusted: float | None
     success_difference: Interval = Field(description="success rate first - second, Newcombe 95%")
@@ -421,12 +405,14 @@ class Verdict(Out):
 
 class LeaderboardEntry(ConfigurationStats):
     rank: int
-    tied_with_previous: bool = Field(description="intervals overlap with the entry above: cannot tell apart")
+    tied_with_previous: bool = Field(description="no Holm-corrected test (success, or evaluations among solved runs) separates it from the entry above")
+    too_few_runs: bool = Field(False, description="fewer than 5 distinct runs: shown, ranked last, never a method's best nor in a verdict")
     tie_group: int
     architecture: dict | None
     settings: dict | None
     budget: dict | None
     task_options: dict
+    configuration: str = Field("", description="the configuration in words: network, budget, settings that differ from the task's defaults")
 
 
 class BestConfiguration(Out):
@@ -444,6 +430,7 @@ class Leaderboard(Out):
     best: dict[str, BestConfiguration] = Field(description="each method's best configuration: compared head to head")
     comparisons: list[MethodComparison]
     verdict: dict[str, Verdict] = Field(description="per lens, in words")
+    headline: str = Field("", description="the verdict in one plain sentence (arena.service.headline)")
 
 
 class Comparison(Out):
@@ -456,6 +443,7 @@ class Comparison(Out):
     duplicates: int
     comparisons: list[MethodComparison]
     verdict: dict[str, Verdict]
+    headline: str = Field("", description="the verdict in one plain sentence (arena.service.headline)")
 
 
 class TaskVerdict(Out):
@@ -465,6 +453,7 @@ class TaskVerdict(Out):
     solved: dict[str, int]
     winner: dict[str, str | None]
     verdict: dict[str, Verdict]
+    headline: str = Field("", description="the task's verdict in one plain sentence")
 
 
 class Summary(Out):
@@ -473,6 +462,7 @@ class Summary(Out):
     performance_profiles: dict[str, dict[str, list[float]]] = Field(description="per lens: tau and, per method, the fraction of tasks within tau x the best ERT")
     comparisons: dict[str, list[MethodComparison]]
     corrected_across_tasks: bool = Field(description="Holm over every comparison of every task at once")
+    headline: str = Field("", description="across tasks, in one plain sentence")
     jobs: list[int] | None = None
 
 

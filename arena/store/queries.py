@@ -45,7 +45,7 @@ from arena.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from arena.verdict.statistics import RunTable  # annotations only: imported where used
+    from arena.verdict.table import RunTable  # annotations only: imported where used
 
 RESULT_FIELDS = (
     "score",
@@ -392,18 +392,20 @@ class StaleRun:
     attempts: int
     budget_seconds: float | None
     cancel_requested: bool
+    algorithm: str | None = None  # with the task, what the reconciler needs to re-send a batch as a batch
+    task: str | None = None
 
 
 def stale_runs(session: Session, stale_before: datetime, limit: int = 100) -> list[StaleRun]:
     """Running runs whose worker stopped heartbeating."""
     rows = session.execute(
-        select(Run.id, Run.job_id, Run.method, Run.attempts, Run.spec, Job.cancel_requested)
+        select(Run.id, Run.job_id, Run.method, Run.attempts, Run.spec, Job.cancel_requested, Run.algorithm, Job.task)
         .join(Job, Job.id == Run.job_id)
         .where(Run.status == RUNNING, Run.heartbeat_at < stale_before)
         .order_by(Run.id)
         .limit(limit)
     )
-    return [StaleRun(r.id, r.job_id, r.method, r.attempts, _budget_seconds(r.spec), bool(r.cancel_requested)) for r in rows]
+    return [StaleRun(r.id, r.job_id, r.method, r.attempts, _budget_seconds(r.spec), bool(r.cancel_requested), r.algorithm, r.task) for r in rows]
 
 
 def requeue_stale_run(session: Session, run_id: int, attempt: int, stale_before: datetime) -> bool:
@@ -595,7 +597,7 @@ def task_run_tables(session: Session, task: str) -> dict[tuple[str, str], RunTab
     A run finishing between the two reads can show in one and not the other; its transaction also bumps
     the task's version, so the next request recomputes (the API caches under the version read first).
     """
-    from arena.verdict.statistics import RunTable
+    from arena.verdict.table import RunTable
 
     counts: dict[tuple[str, str], dict[str, int]] = {}
     grouped = select(Run.method, Run.settings_hash, Run.status, func.count()).where(Run.task == task, Run.status.in_(FINISHED))
@@ -720,3 +722,59 @@ def export_runs(session: Session, task: str | None = None, status: str | None = 
         record = dict(row)
         record["spec"] = full_spec(session, record["spec"], loaded)
         yield record
+
+
+# --- studies (arena/studies; the routes in arena/service/routes/studies.py) -----------------------------
+
+
+def create_study(session: Session, name: str, request: dict, axes: list, methods: list, cells: list[tuple[int, str, dict, Job]], api_key_id: int | None) -> "Study":
+    """A study and its cells, each (position, task, point, the cell's job already created in this session)."""
+    from arena.store.tables import Study, StudyCell
+
+    study = Study(name=name, request=request, axes=axes, methods=methods, cancel_requested=False, api_key_id=api_key_id, created_at=utcnow())
+    session.add(study)
+    session.flush()
+    for position, task, point, job in cells:
+        session.add(StudyCell(study_id=study.id, position=position, job_id=job.id, task=task, point=point))
+    session.flush()
+    return study
+
+
+def get_study(session: Session, study_id: int):
+    from arena.store.tables import Study
+
+    return session.get(Study, study_id)
+
+
+def list_studies(session: Session, limit: int = 50, offset: int = 0) -> tuple[list, int]:
+    from arena.store.tables import Study
+
+    total = session.scalar(select(func.count(Study.id))) or 0
+    rows = session.scalars(select(Study).order_by(Study.created_at.desc(), Study.id.desc()).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def study_cell_jobs(session: Session, study_ids: list[int]) -> dict[int, list[tuple]]:
+    """{study id: [(position, task, point, job id, job status)]} in cell order, one query."""
+    from arena.store.tables import StudyCell
+
+    out: dict[int, list[tuple]] = {study_id: [] for study_id in study_ids}
+    rows = session.execute(
+        select(StudyCell.study_id, StudyCell.position, StudyCell.task, StudyCell.point, StudyCell.job_id, Job.status)
+        .join(Job, Job.id == StudyCell.job_id).where(StudyCell.study_id.in_(study_ids)).order_by(StudyCell.study_id, StudyCell.position)
+    )
+    for study_id, position, task, point, job_id, status in rows.tuples():
+        out[study_id].append((position, task, point, job_id, status))
+    return out
+
+
+def cancel_study(session: Session, study_id: int) -> list[int]:
+    """Flag the study and cancel every unfinished cell job (`cancel_job`); the ids of the jobs cancelled."""
+    study = get_study(session, study_id)
+    study.cancel_requested = True
+    cancelled = []
+    for _, _, _, job_id, status in study_cell_jobs(session, [study_id])[study_id]:
+        if status not in FINISHED:
+            cancel_job(session, job_id)
+            cancelled.append(job_id)
+    return cancelled

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # estimate from evaluations when a run has none).
     max_population_parameters: int = Field(50_000_000, ge=1, validation_alias="ARENA_MAX_POPULATION_PARAMETERS")
     max_job_cpu_seconds: float = Field(100_000.0, gt=0, validation_alias="ARENA_MAX_JOB_CPU_SECONDS")
+    # What one request may send: its body in bytes (413 over it, checked before the body is read). A job
+    # with a 10,000-point track is about 0.4 MB.
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="ARENA_MAX_BODY_BYTES")
 
     # Access (see arena/service/auth.py and docs/threat-model.md). `none`: anyone who reaches the port may
     # write (the embedded default, on loopback); `keys`: every write needs `Authorization: Bearer KEY`.

@@ -171,3 +171,37 @@ class LeaderboardVersion(Base):
 
     task: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Study(Base):
+    """A declarative experiment (arena/studies): methods x seeds over one or two axes, run as one job per
+    cell (`StudyCell`). Its status and progress are its cells' jobs': nothing here changes as runs finish."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    name: Mapped[str] = mapped_column(String(128))
+    request: Mapped[dict] = mapped_column(JSON)  # the study as accepted, for the record
+    axes: Mapped[list] = mapped_column(JSON)  # [{"name", "values"}], one or two
+    methods: Mapped[list] = mapped_column(JSON)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", name="fk_studies_api_key_id", ondelete="SET NULL"))
+
+    cells: Mapped[list["StudyCell"]] = relationship(order_by="StudyCell.position", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_studies_created_at", "created_at"),)
+
+
+class StudyCell(Base):
+    """One point of a study's grid: its axis values and the ordinary job that runs it."""
+
+    __tablename__ = "study_cells"
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", name="fk_study_cells_study_id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # row-major over the axes
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", name="fk_study_cells_job_id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(64))
+    point: Mapped[dict] = mapped_column(JSON)  # {axis name: value}
+
+    __table_args__ = (Index("ix_study_cells_job_id", "job_id", unique=True),)

@@ -40,7 +40,7 @@ class TaskInfo:
     loss: str = "mse"  # supervised: the loss both methods minimise ("mse" or "bce")
     family: str = ""  # "logic", "function", "car": for grouping in listings
     method_defaults: dict = field(default_factory=dict)  # {"ga": {...}, "backprop": {...}}: tuned per task
-    # The solve-check cadence in evaluations, the same for every method (`arena.contract.check_every`):
+    # The solve-check cadence in evaluations, the same for every method (`arena.methods.loop.check_every`):
     # None derives it from the held-out set (supervised tasks); control tasks set it in their catalog.
     check_every: int | None = None
     noisy_fitness: bool = False  # fitness depends on the episodes drawn: survivors must be re-scored

@@ -53,16 +53,35 @@ class SupervisedTask:
     def evaluate(self, forward: Forward) -> tuple[float, bool, dict]:
         # Called after every epoch or generation, so it is kept to a few numpy calls on small arrays.
         predictions = forward(self.x_test)
-        errors = predictions - self.y_test
-        mse = float(np.dot(errors.ravel(), errors.ravel())) / errors.size
+        mse, solved, signed = self.rule(predictions[None])
+        mse, solved = float(mse[0]), bool(solved[0])
         if not np.isfinite(mse):
             return float("inf"), False, {"mse": None}
         if self.is_logic:
             # Margin: how far the worst output is on the right side of 0.5 (negative: a row is wrong).
+            margin = float(signed[0].min())
+            return mse, solved, {"mse": mse, "margin": margin, "accuracy": float((signed[0] > 0).all(axis=1).mean())}
+        return mse, solved, {"mse": mse, "threshold": self.mse_threshold}
+
+    def evaluate_many(self, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`evaluate`'s score and solved for S networks at once, from their held-out predictions (S, M, out):
+        the same rule (`rule`), so a batched check (backprop's stacked seeds) judges as an unbatched one."""
+        mse, solved, _ = self.rule(predictions)
+        return np.where(np.isfinite(mse), mse, np.inf), solved
+
+    def rule(self, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The task's one solve rule on S networks' held-out predictions (S, M, out): each one's mean
+        squared error (S,), solved (S,), and on logic tasks the signed distances from 0.5 (S, M, out).
+        Logic: solved when every output is on the right side of 0.5; functions: mse below the threshold.
+        The squared errors are summed by one float32 dot product per network (a batched matmul), the
+        same sum whether judged alone or with others."""
+        errors = (predictions - self.y_test).reshape(len(predictions), -1)
+        mse = np.matmul(errors[:, None, :], errors[:, :, None])[:, 0, 0].astype(np.float64) / errors.shape[1]
+        finite = np.isfinite(mse)
+        if self.is_logic:
             signed = (predictions - 0.5) * self._target_sign
-            margin = float(signed.min())
-            return mse, margin > 0, {"mse": mse, "margin": margin, "accuracy": float((signed > 0).all(axis=1).mean())}
-        return mse, mse < self.mse_threshold, {"mse": mse, "threshold": self.mse_threshold}
+            return mse, (signed.reshape(len(predictions), -1).min(axis=1) > 0) & finite, signed
+        return mse, (mse < self.mse_threshold) & finite, None
 
 
 # --- the data -------------------------------------------------------------------------------------

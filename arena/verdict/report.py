@@ -1,19 +1,23 @@
 """The service's side of the verdict: runs as the database gives them -> leaderboard, job comparison and
-summary responses. Every statistic is computed in `arena.verdict.statistics` (numpy, scipy, statsmodels:
-no torch); this module only groups runs, picks configurations and words the verdicts.
+summary responses. Every statistic is computed in the `arena.verdict` library (numpy, scipy, statsmodels:
+no torch); this module only groups runs, picks configurations and assembles the bodies.
 
 A configuration is one (method, settings hash): the same task, architecture, settings and budget, over
 any number of seeds. Runs are plain dicts with the columns in `queries.STAT_COLUMNS`, or, on the
 leaderboard's hot path, already grouped by configuration as columns: {(method, settings hash):
-verdict.RunTable} (`queries.task_run_tables`). Both give the same responses.
+RunTable} (`queries.task_run_tables`). Both give the same responses.
 """
 
 from __future__ import annotations
 
 from arena.methods import label as method_label
-from arena.verdict import statistics as verdict
+from arena.verdict.comparisons import compare_all
+from arena.verdict.estimates import configuration_stats
+from arena.verdict.rank import best_of_each_method, configurations_per_method, lens_verdicts, rank_leaderboard
+from arena.verdict.rank import summary as summary_across_tasks
+from arena.verdict.table import VERDICT_LENSES, RunTable, as_table, unrepeatable
 
-Runs = list[dict] | verdict.RunTable
+Runs = list[dict] | RunTable
 
 LENS_NAMES = {"reliability": "reliability", "evaluations": "evaluations", "cpu_seconds": "CPU seconds"}
 
@@ -32,57 +36,29 @@ def _algorithm(runs: list[dict]) -> str | None:
 
 def ranked_configurations(groups: dict[tuple[str, str], Runs], algorithms: dict[str, str | None] | None = None) -> list[dict]:
     """configuration_stats of every configuration with at least one run that finished normally, ranked
-    by verdict.rank_leaderboard (success rate, then ERT in evaluations; overlapping intervals tied).
+    by rank_leaderboard (enough runs first, success rate, then ERT in evaluations; tied unless a test separates).
 
     `algorithms`: {settings hash: algorithm}, needed for RunTables (which hold numbers only); run dicts
     carry their own. The algorithm is part of the spec, so a settings hash has one."""
-    entries = []
+    entries, kept = [], {}
     for (method, digest), runs in groups.items():
-        stats = verdict.configuration_stats(runs)
+        stats = configuration_stats(runs)
         if not stats["runs"]:
             continue  # only failed or cancelled runs: nothing to rank
         algorithm = algorithms.get(digest) if algorithms is not None else _algorithm(runs)
         entries.append({"method": method, "algorithm": algorithm, "label": method_label(method, algorithm), "settings_hash": digest, **stats})
-    return verdict.rank_leaderboard(entries)
+        kept[(method, digest)] = runs
+    return rank_leaderboard(entries, kept)
 
 
-def best_of_each_method(ranked: list[dict]) -> list[dict]:
-    """The highest-ranked configuration of each method, in rank order."""
-    best: dict[str, dict] = {}
-    for entry in ranked:
-        best.setdefault(entry["method"], entry)
-    return list(best.values())
-
-
-def lens_verdicts(comparisons: list[dict], names: list[str]) -> dict[str, dict]:
-    """Per lens, the comparisons' verdicts in one sentence: {lens: {"winner", "text"}}.
-
-    winner: the one name that beats every other (None otherwise). text: that, or each pair's verdict.
-    """
-    result = {}
-    for lens in verdict.VERDICT_LENSES:
-        wins = dict.fromkeys(names, 0)
-        for comparison in comparisons:
-            winner = comparison["verdict"][lens]["winner"]
-            if winner is not None:
-                wins[winner] += 1
-        overall = next((name for name in names if len(names) > 1 and wins[name] == len(names) - 1), None)
-        if not comparisons:
-            text = "nothing to compare (one method)" if names else "no runs"
-        else:
-            pairs = "; ".join(f"{c['first']} vs {c['second']}: {c['verdict'][lens]['text']}" for c in comparisons)
-            text = (f"{overall} best. " if overall and len(comparisons) > 1 else "") + pairs
-        result[lens] = {"winner": overall, "text": text}
-    return result
-
-
-def head_to_head(runs_by_name: dict[str, Runs]) -> dict:
-    """compare_all (one Holm family) over {name: runs}, and the verdict per lens in words."""
-    comparisons = verdict.compare_all(runs_by_name) if len(runs_by_name) > 1 else []
+def head_to_head(runs_by_name: dict[str, Runs], selected_from: dict[str, int] | None = None) -> dict:
+    """compare_all (one Holm family per lens) over {name: runs}, and the verdict per lens in words.
+    `selected_from`: {name: configurations its runs were chosen from} (see `compare_all`)."""
+    comparisons = compare_all(runs_by_name, selected_from) if len(runs_by_name) > 1 else []
     return {"comparisons": comparisons, "verdict": lens_verdicts(comparisons, sorted(runs_by_name))}
 
 
-def leaderboard(runs: list[dict] | dict[tuple[str, str], verdict.RunTable], configurations: dict[str, dict]) -> tuple[dict, dict[str, dict]]:
+def leaderboard(runs: list[dict] | dict[tuple[str, str], RunTable], configurations: dict[str, dict]) -> tuple[dict, dict[str, dict]]:
     """A task's leaderboard from its finished runs: run dicts, or {(method, settings hash): RunTable}
     (`queries.task_run_tables`, the columnar hot path; its algorithms are read from the specs).
 
@@ -94,16 +70,22 @@ def leaderboard(runs: list[dict] | dict[tuple[str, str], verdict.RunTable], conf
         groups = runs
         algorithms = {digest: (configurations.get(digest) or {}).get("algorithm") for _, digest in groups}
     else:
-        groups, algorithms = group_configurations(runs), None
+        groups = group_configurations(runs)
+        algorithms = {digest: _algorithm(group) for (_, digest), group in groups.items()}
+    groups = {key: _as_evidence(group, configurations.get(key[1])) for key, group in groups.items()}
     ranked = ranked_configurations(groups, algorithms)
     for entry in ranked:
         spec = configurations.get(entry["settings_hash"]) or {}
         entry.update(architecture=spec.get("architecture"), settings=spec.get("settings"), budget=spec.get("budget"), task_options=spec.get("task_options") or {})
+    chosen_from = configurations_per_method(ranked)
     best = {
-        entry["method"]: {"label": entry["label"], "settings_hash": entry["settings_hash"], "rank": entry["rank"], "runs": groups[(entry["method"], entry["settings_hash"])]}
+        entry["method"]: {
+            "label": entry["label"], "settings_hash": entry["settings_hash"], "rank": entry["rank"],
+            "runs": groups[(entry["method"], entry["settings_hash"])], "selected_from": chosen_from[entry["method"]],
+        }
         for entry in best_of_each_method(ranked)
-    }
-    versus = head_to_head({b["label"]: b["runs"] for b in best.values()})
+    }  # fmt: skip
+    versus = head_to_head({b["label"]: b["runs"] for b in best.values()}, {b["label"]: b["selected_from"] for b in best.values()})
     body = {
         "entries": ranked,
         "duplicates": sum(entry["duplicates"] for entry in ranked),
@@ -123,35 +105,41 @@ def comparison(runs: list[dict]) -> dict:
         algorithm = _algorithm(mine)
         name = method_label(method, algorithm)
         by_label[name] = mine
-        methods[name] = {"method": method, "algorithm": algorithm, "label": name, "settings_hash": mine[0]["settings_hash"], **verdict.configuration_stats(mine)}
+        methods[name] = {"method": method, "algorithm": algorithm, "label": name, "settings_hash": mine[0]["settings_hash"], **configuration_stats(mine)}
     return {"methods": methods, "duplicates": sum(m["duplicates"] for m in methods.values()), **head_to_head(by_label)}
 
 
 def best_runs(runs: list[dict]) -> dict[str, dict]:
     """{method: {"label", "settings_hash", "runs"}} of each method's best-ranked configuration among `runs`."""
     groups = group_configurations(runs)
+    ranked = ranked_configurations(groups)
+    chosen_from = configurations_per_method(ranked)
     return {
-        entry["method"]: {"label": entry["label"], "settings_hash": entry["settings_hash"], "runs": groups[(entry["method"], entry["settings_hash"])]}
-        for entry in best_of_each_method(ranked_configurations(groups))
-    }
+        entry["method"]: {
+            "label": entry["label"], "settings_hash": entry["settings_hash"],
+            "runs": groups[(entry["method"], entry["settings_hash"])], "selected_from": chosen_from[entry["method"]],
+        }
+        for entry in best_of_each_method(ranked)
+    }  # fmt: skip
 
 
 def summary(best_by_task: dict[str, dict[str, dict]]) -> dict:
-    """verdict.summary over {task: {method: {"label", "settings_hash", "runs"}}} (each method's best
+    """rank.summary over {task: {method: {"label", "settings_hash", "runs"}}} (each method's best
     configuration on each task), with one Holm family across all tasks, plus per task what a verdict
     table shows: labels, n per method and each lens's verdict in words."""
     task_results = {task: {method: best["runs"] for method, best in methods.items()} for task, methods in best_by_task.items() if methods}
-    result = verdict.summary(task_results)
+    selected_from = {task: {method: best.get("selected_from", 1) for method, best in methods.items()} for task, methods in best_by_task.items() if methods}
+    result = summary_across_tasks(task_results, selected_from=selected_from)
     tasks = {}
     for task, methods in best_by_task.items():
         if not methods:
             continue
         labels = {method: best["label"] for method, best in methods.items()}
         comparisons = result["comparisons"][task]
-        # verdict.summary names methods; say them with their labels ("backprop (ppo)") in words.
+        # rank.summary names methods; say them with their labels ("backprop (ppo)") in words.
         for comparison in comparisons:
             comparison["labels"] = {name: labels[name] for name in (comparison["first"], comparison["second"])}
-        counts = {method: verdict.as_table(best["runs"]).distinct()[0] for method, best in methods.items()}
+        counts = {method: as_table(best["runs"]).distinct()[0] for method, best in methods.items()}
         words = lens_verdicts(comparisons, sorted(methods))
         tasks[task] = {
             "labels": labels,
@@ -159,7 +147,7 @@ def summary(best_by_task: dict[str, dict[str, dict]]) -> dict:
             "n": {method: len(kept) for method, kept in counts.items()},
             "solved": {method: int(kept.solved.sum()) for method, kept in counts.items()},
             "winner": result["tasks"][task],
-            "verdict": {lens: {**words[lens], "winner": result["tasks"][task][lens]} for lens in verdict.VERDICT_LENSES},
+            "verdict": {lens: {**words[lens], "winner": result["tasks"][task][lens]} for lens in VERDICT_LENSES},
         }
     return {
         "methods": result["methods"],
@@ -168,3 +156,11 @@ def summary(best_by_task: dict[str, dict[str, dict]]) -> dict:
         "comparisons": result["comparisons"],
         "corrected_across_tasks": True,
     }
+
+
+def _as_evidence(runs: Runs, spec: dict | None) -> Runs:
+    """Runs under a seconds budget are not reproducible (how far a run gets in a second depends on the
+    machine's load), so two runs of the same (configuration, seed) are two pieces of evidence, never
+    duplicates (issue 17: a repeated 1 s sine job's runs were dropped as duplicates)."""
+    budget = (spec or {}).get("budget") or {}
+    return unrepeatable(runs) if budget.get("seconds") is not None else runs

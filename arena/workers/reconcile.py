@@ -20,7 +20,8 @@ from arena.store import queries
 from arena.store.db import session_scope
 from arena.store.settings import get_settings
 from arena.store.tables import CANCELLED, FAILED
-from arena.workers.send import send_runs
+from arena.workers.app import message_priorities
+from arena.workers.send import batches, send_batch, send_runs
 
 logger = logging.getLogger("arena.workers")
 
@@ -29,11 +30,14 @@ def reconcile(resend_queued_methods: list[str] | tuple[str, ...] = ()) -> dict:
     """One pass of the reconciler. Safe to run in many processes at once: each change is conditional.
 
     - running runs with a stale heartbeat: requeued and re-sent (or failed after ARENA_MAX_ATTEMPTS,
-      or cancelled if their job was);
+      or cancelled if their job was); a lost batch is re-sent as batches (see `resend_requeued`);
     - queued runs of `resend_queued_methods` not sent for ARENA_REQUEUE_AFTER_SECONDS: re-sent.
+
+    Re-sent work goes ahead of newer work where the broker can order messages (`message_priorities`).
     """
     settings = get_settings()
     counts = {"requeued": 0, "resent": 0, "failed": 0, "cancelled": 0}
+    requeued: list[queries.StaleRun] = []
     to_send: list[tuple[int, str, float | None]] = []
     stale_before = queries.seconds_ago(settings.stale_after_seconds)
     with session_scope() as session:
@@ -49,7 +53,7 @@ def reconcile(resend_queued_methods: list[str] | tuple[str, ...] = ()) -> dict:
                     counts["failed"] += 1
             elif queries.requeue_stale_run(session, run.run_id, run.attempts, stale_before):
                 counts["requeued"] += 1
-                to_send.append((run.run_id, run.method, run.budget_seconds))
+                requeued.append(run)
     if resend_queued_methods:
         sent_before = queries.seconds_ago(settings.requeue_after_seconds)
         with session_scope() as session:
@@ -59,10 +63,60 @@ def reconcile(resend_queued_methods: list[str] | tuple[str, ...] = ()) -> dict:
                 if queries.mark_resent(session, run_id, sent_before):
                     counts["resent"] += 1
                     to_send.append((run_id, method, budget_seconds))
-    send_runs(to_send)  # after the commits: a worker must find the run queued when the message lands
+    # After the commits: a worker must find the run queued when the message lands.
+    priority = message_priorities(settings)[1]
+    resend_requeued(requeued, priority)
+    send_runs(to_send, priority=priority)
     if any(counts.values()):
         logger.warning("reconciler: %s", counts)
     return counts
+
+
+def resend_requeued(runs: list[queries.StaleRun], priority: int | None = None) -> None:
+    """Re-send requeued runs as the API first sent them: the runs of one job that were batched go as batches
+    again (so a recovered batch is trained batched and stays in its configuration: batched runs are recorded
+    under `batched_settings_hash`), split across the workers that can take them (`recovery_batch_seeds`)
+    instead of waiting for one worker, or run by run as before (30 runs of a killed worker took 164 s)."""
+    from arena.tasks.registry import task_info
+
+    settings = get_settings()
+    by_job: dict[int, list[queries.StaleRun]] = {}
+    for run in runs:
+        by_job.setdefault(run.job_id, []).append(run)
+    for job_runs in by_job.values():
+        try:
+            supervised = job_runs[0].task is not None and task_info(job_runs[0].task).kind == "supervised"
+        except Exception:  # a task this version does not know: run by run, as before
+            supervised = False
+        refs = [(run.run_id, run.method, run.budget_seconds, run.algorithm) for run in job_runs]
+        grouped, singles = batches(refs, recovery_batch_seeds(len(refs), settings.batch_seeds, live_workers(job_runs[0].method)), supervised)
+        for run_ids, method in grouped:
+            try:
+                send_batch(run_ids, method, priority)
+            except Exception:  # the runs stay queued: the next pass re-sends them (lost queued runs)
+                logger.exception("could not re-send runs %s; a later pass will", run_ids)
+        send_runs(singles, priority=priority)
+
+
+def recovery_batch_seeds(runs: int, batch_seeds: int, workers: int) -> int:
+    """The batch size for `runs` recovered runs: spread over `workers` workers (at least 2 runs a batch, so a
+    batch stays batched; never more than ARENA_BATCH_SEEDS)."""
+    return max(2, min(batch_seeds, -(-runs // max(1, workers))))
+
+
+def live_workers(method: str) -> int:
+    """Workers of `method`'s queue known alive: those heartbeating a run now, plus this one (idle or not,
+    it reconciles). An estimate: idle workers leave no trace in the ledger."""
+    from sqlalchemy import distinct, func, select
+
+    from arena.store.tables import RUNNING, Run
+
+    fresh_after = queries.seconds_ago(get_settings().stale_after_seconds)
+    with session_scope() as session:
+        busy = session.scalar(
+            select(func.count(distinct(Run.worker))).where(Run.status == RUNNING, Run.method == method, Run.heartbeat_at >= fresh_after)
+        )  # fmt: skip
+    return (busy or 0) + 1
 
 
 def waiting_messages(app, queue: str) -> int | None:

@@ -7,12 +7,14 @@ Batches: `send_job_runs` sends a job's runs of one (method, configuration) whose
 limit and whose algorithm has a batched trainer (`train_seeds`) as `claim_and_run_batch` messages of at
 most ARENA_BATCH_SEEDS runs each (balanced: 20 runs under a cap of 16 go as 10 + 10, so both pool
 processes get work). A seconds budget is never batched: its result would depend on what it shared the
-CPU with. The runs stay individual rows: a lost batch message is recovered by the reconciler run by run.
+CPU with. The runs stay individual rows: a killed worker's batch is re-sent by the reconciler as batches
+(arena/workers/reconcile.py), a lost queued message run by run.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from arena.store.settings import get_settings
 from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
@@ -20,8 +22,9 @@ from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
 logger = logging.getLogger("arena.workers")
 
 
-def send_run(run_id: int, method: str, budget_seconds: float | None = None) -> None:
-    """Send one run to its method's queue, with time limits derived from its budget."""
+def send_run(run_id: int, method: str, budget_seconds: float | None = None, priority: int | None = None) -> None:
+    """Send one run to its method's queue, with time limits derived from its budget (`priority`: the
+    reconciler's re-sends, ahead of new work; see arena/workers/app.py)."""
     soft, hard = get_settings().run_time_limit(budget_seconds)
     app.send_task(
         RUN_TASK,
@@ -31,17 +34,19 @@ def send_run(run_id: int, method: str, budget_seconds: float | None = None) -> N
         time_limit=hard,
         retry=True,
         retry_policy=RETRY_POLICY,
+        priority=priority,
     )
 
 
 RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
 
 
-def send_batch(run_ids: list[int], method: str) -> None:
+def send_batch(run_ids: list[int], method: str, priority: int | None = None) -> None:
     """Send runs of one job and configuration (no seconds budget) as one batched message."""
     soft, hard = get_settings().batch_time_limit(len(run_ids))
     app.send_task(
         RUN_BATCH_TASK, args=[list(run_ids)], queue=method, soft_time_limit=soft, time_limit=hard, retry=True, retry_policy=RETRY_POLICY,
+        priority=priority,
     )  # fmt: skip
 
 
@@ -78,10 +83,29 @@ def batches(runs: list[tuple[int, str, float | None, str]], batch_seeds: int, su
     return out, singles
 
 
+# A POST must answer promptly whatever the broker's state: after one failed send, the API sends nothing
+# for this long (the runs stay queued in the ledger, and the reconciler sends them), so a dead broker
+# costs one request one send's retries (about 2 s), and the requests after it nothing.
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
+def broker_backing_off() -> bool:
+    return time.monotonic() < _broker_down_until
+
+
+def _broker_failed() -> None:
+    global _broker_down_until
+    _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+
+
 def send_job_runs(runs: list[tuple[int, str, float | None, str]], supervised: bool = True) -> int:
     """Send one job's runs (run_id, method, budget seconds, algorithm) after their commit, batched where
     allowed (see `batches`); returns how many runs were sent. A failed send loses nothing: the reconciler
-    re-sends queued runs one by one."""
+    re-sends queued runs (ARENA_REQUEUE_AFTER_SECONDS after they were stored). At the first failure, and
+    while the broker is backing off (`BROKER_BACKOFF_SECONDS`), the rest is left to the reconciler."""
+    if broker_backing_off():
+        return 0
     grouped, singles = batches(runs, get_settings().batch_seeds, supervised)
     sent = 0
     for run_ids, method in grouped:
@@ -89,21 +113,26 @@ def send_job_runs(runs: list[tuple[int, str, float | None, str]], supervised: bo
             send_batch(run_ids, method)
             sent += len(run_ids)
         except Exception:
-            logger.exception("could not send runs %s; the reconciler will re-send them", run_ids)
-    return sent + send_runs(singles)
+            logger.exception("could not send runs %s; the reconciler will send them and the rest of the job", run_ids)
+            _broker_failed()
+            return sent
+    return sent + send_runs(singles, stop_at_failure=True)
 
 
-def send_runs(runs: list[tuple[int, str, float | None]]) -> int:
+def send_runs(runs: list[tuple[int, str, float | None]], stop_at_failure: bool = False, priority: int | None = None) -> int:
     """Send (run_id, method, budget seconds) after their commit; returns how many were sent.
 
     A broker that is down loses nothing: the runs stay queued in the database and the reconciler
-    re-sends them.
+    re-sends them. `stop_at_failure` (the API): the first failure ends the sending, and starts the backoff.
     """
     sent = 0
     for run_id, method, budget_seconds in runs:
         try:
-            send_run(run_id, method, budget_seconds)
+            send_run(run_id, method, budget_seconds, priority)
             sent += 1
         except Exception:
             logger.exception("could not send run %s; the reconciler will re-send it", run_id)
+            if stop_at_failure:
+                _broker_failed()
+                break
     return sent

@@ -36,7 +36,10 @@ from arena.store.tables import CANCELLED, FAILED, SUCCEEDED
 from arena.workers.app import RUN_BATCH_TASK, RUN_TASK, app
 
 logger = logging.getLogger("arena.workers")
-RECORD_RETRIES = 4
+# Recording retries while the database is unreachable, for up to the stale threshold (ARENA_STALE_AFTER_SECONDS):
+# until then no reconciler can requeue the run, so a result that lands within it is kept. It was 4 tries (about
+# 7 s): a 20 s PostgreSQL restart threw away every result that finished meanwhile, and the runs ran again.
+RECORD_RETRY_MAX_SLEEP = 2.0
 
 
 class _Heartbeat:
@@ -164,7 +167,7 @@ def claim_and_run_batch(self, run_ids: list[int]) -> dict:
 
     A run trained truly batched (`metrics["batched"]` > 1) is recorded under `batched_settings_hash`:
     its seconds are a share of the batch's. A worker killed mid-batch leaves its claimed runs running;
-    their heartbeats go stale and the reconciler requeues and re-sends them one by one.
+    their heartbeats go stale and the reconciler requeues them and re-sends them as batches again.
     """
     settings = get_settings()
     claims = [claim for claim in (_claim(run_id, self.request.hostname) for run_id in run_ids) if claim is not None]
@@ -219,18 +222,22 @@ def _record(
     claim: queries.Claim, status: str, result: dict | None = None, error: str | None = None, versions: dict | None = None,
     settings_hash: str | None = None,
 ) -> str:  # fmt: skip
-    for retry in range(RECORD_RETRIES):
+    deadline = time.monotonic() + get_settings().stale_after_seconds
+    retry = 0
+    while True:
         try:
             with session_scope() as session:
                 recorded = queries.record_result(
                     session, claim.run_id, claim.attempt, status, result=result, error=error, library_versions=versions, settings_hash=settings_hash,
                 )  # fmt: skip
             break
-        except OperationalError:  # the database restarting or busy: worth a few tries before losing the result
-            if retry == RECORD_RETRIES - 1:
+        except OperationalError:  # the database restarting, unreachable or busy: keep the result while it can still count
+            pause = min(RECORD_RETRY_MAX_SLEEP, 0.25 * 2**retry)
+            if time.monotonic() + pause > deadline:
                 raise  # the run stays running, its heartbeat stops, and the reconciler runs it again
-            logger.warning("recording run %s failed; retrying", claim.run_id, exc_info=True)
-            time.sleep(2**retry)
+            logger.warning("recording run %s failed (try %d); retrying", claim.run_id, retry + 1, exc_info=retry == 0)
+            time.sleep(pause)
+            retry += 1
     # One line per completion: tests (and operators) count these to see a run finish exactly once.
     logger.info("run %s attempt %s %s", claim.run_id, claim.attempt, f"recorded {status}" if recorded else "was already finished: nothing recorded")
     return status if recorded else "already recorded"

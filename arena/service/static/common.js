@@ -2,8 +2,14 @@
 "use strict";
 
 const DASH = "\u2014"; // shown for any value that is absent
-const METHOD_COLOURS = { backprop: "#1f77b4", ga: "#d62728", cmaes: "#2ca02c" };
 const EXTRA_COLOURS = ["#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+// Each registered method's colour and label, as the registry (arena.methods) serves them at GET /methods:
+// filled before any api() call answers, so every chart drawn from API data has them. Never copied here.
+const METHOD_INFO = {};
+const methodsLoaded = fetch("/methods", withKey())
+  .then((response) => (response.ok ? response.json() : {}))
+  .then((methods) => Object.assign(METHOD_INFO, methods))
+  .catch(() => {}); // no colours: charts fall back to EXTRA_COLOURS
 window.arenaCharts = []; // what each chart drew, for tests: {id, points: {series label: non-null points}}
 
 // An API key (ARENA_AUTH=keys or ARENA_READS=keys), pasted once and kept in this browser's localStorage.
@@ -30,6 +36,7 @@ async function apiWrite(path, body) {
 }
 
 async function api(path, options) {
+  await methodsLoaded;
   const response = await fetch(path, withKey(options));
   if (!response.ok) {
     const error = new Error(`${path}: HTTP ${response.status}`);
@@ -56,11 +63,45 @@ function fmt(value, digits = 3) {
   return value.toPrecision(digits).replace(/\.?0+$/, "");
 }
 
-function fmtInterval(estimate, interval) {
-  if (!present(estimate)) return DASH;
-  if (!Array.isArray(interval)) return fmt(estimate);
-  return `${fmt(estimate)} [${fmt(interval[0])}, ${present(interval[1]) ? fmt(interval[1]) : "\u221e"}]`;
+// The one number format of every verdict, as the CLI prints it (arena/cli/output.py `short`, `with_interval`):
+// 950, 3,858, 12.3k, 1.25M; seconds with 3 significant digits; "3,858 [3,059-4,633]"; "10/10 [72%-100%]".
+function fmtShort(value, seconds = false) {
+  if (!present(value)) return "?";
+  if (seconds) return Number(value.toPrecision(3)).toString();
+  const size = Math.abs(value);
+  const sig3 = (v) => Number(v.toPrecision(3)).toString();
+  if (size >= 1e6) return `${sig3(value / 1e6)}M`;
+  if (size >= 1e4) return `${sig3(value / 1e3)}k`;
+  return size >= 10 ? Math.round(value).toLocaleString("en") : sig3(value);
 }
+
+function fmtInterval(estimate, interval, seconds = false) {
+  if (!present(estimate)) return DASH;
+  if (!Array.isArray(interval)) return fmtShort(estimate, seconds);
+  return `${fmtShort(estimate, seconds)} [${fmtShort(interval[0], seconds)}-${present(interval[1]) ? fmtShort(interval[1], seconds) : "inf"}]`;
+}
+
+function fmtRate(solved, runs, interval) {
+  const text = `${fmt(solved)}/${fmt(runs)}`;
+  return Array.isArray(interval) ? `${text} [${fmtPercent(interval[0])}-${fmtPercent(interval[1])}]` : text;
+}
+
+// What each statistic's name means: a dotted underline with the words on hover (the CLI prints the same legend).
+const GLOSSARY = {
+  ERT: "Expected running time: evaluations spent by all runs / runs solved, with a 95% bootstrap interval",
+  KM: "Kaplan-Meier: the proportion of runs solved by each number of evaluations; unsolved runs count as censored",
+  dup: "Repeated (configuration, seed) runs, counted once",
+  "P(first better)": "Probability that a run of the first method needs less than a run of the second, with a 95% interval",
+  solved: "Seeds solved / seeds, with the 95% interval of the success rate",
+  tie: "Cannot be told apart from the row above",
+};
+function term(name, text) { return h("abbr", { title: GLOSSARY[name] || name, class: "term" }, text || name); }
+
+// The verdict in one plain sentence (arena/service/headline.py, served as `headline`).
+function headline(text) { return text ? h("p", { class: "headline", id: "headline" }, text) : null; }
+
+// A run that used its whole budget without solving is "finished, not solved", not "succeeded".
+function statusWords(status, solved) { return status === "succeeded" && solved === false ? "finished, not solved" : status; }
 
 function fmtPercent(value) { return present(value) ? `${Math.round(100 * value)}%` : DASH; }
 
@@ -82,7 +123,10 @@ function h(tag, attrs, ...children) {
   return node;
 }
 
-function statusBadge(status) { return h("span", { class: `status ${status}` }, status || DASH); }
+function statusBadge(status, solved) {
+  const words = statusWords(status, solved);
+  return h("span", { class: `status ${words === status ? status : "unsolved"}` }, words || DASH);
+}
 
 function table(headers, rows) {
   return h("table", {},
@@ -92,7 +136,7 @@ function table(headers, rows) {
 
 function colourOf(name, index) {
   const method = String(name).split(" ")[0];
-  return METHOD_COLOURS[method] || EXTRA_COLOURS[index % EXTRA_COLOURS.length];
+  return (METHOD_INFO[method] || {}).colour || EXTRA_COLOURS[index % EXTRA_COLOURS.length];
 }
 
 function withAlpha(hex, alpha) {
@@ -144,15 +188,20 @@ function lineChart(spec) {
   const logY = spec.logY && plotted.length > 0 && plotted.every((v) => v > 0);
   const options = {
     width: 560, height: 300, series, bands, padding: [12, 36, 0, 0],
-    scales: { x: { time: false, distr: spec.logX ? 3 : 1 }, y: { distr: logY ? 3 : 1 } },
-    axes: [{ label: spec.xLabel, size: 50 }, { label: spec.yLabel, size: 70 }],
+    scales: { x: { time: false, distr: spec.logX ? 3 : 1 }, y: { distr: logY ? 3 : 1, ...(spec.yRange ? { range: spec.yRange } : {}) } },
+    // short tick labels (10k, 1M) so that large counts (car agent-steps) never run into each other
+    axes: [{ label: spec.xLabel, size: 50, values: (u, ticks) => ticks.map((v) => (present(v) ? fmtShort(v) : "")) }, { label: spec.yLabel, size: 70 }],
     legend: { live: true },
   };
   const holder = h("div", {});
   box.append(holder);
-  if (bands.length) box.append(h("p", { class: "muted" }, "Lines: median across seeds; shaded: 25th to 75th percentile."));
+  if (bands.length) box.append(h("p", { class: "muted" }, "Lines: median across seeds; shaded: 25th to 75th percentile. " +
+    "A run that stopped (solved or out of budget) keeps its last value, so every point rests on all the runs that had started."));
   requestAnimationFrame(() => {
     options.width = Math.max(320, Math.min(box.clientWidth || 560, 900));
+    // for tests: the y axis range shown, once uPlot has set its scales
+    const drawn = window.arenaCharts.find((c) => c.id === spec.id);
+    options.hooks = { setScale: [(u, key) => { if (key === "y" && drawn) drawn.y = [u.scales.y.min, u.scales.y.max]; }] };
     const chart = new uPlot(options, data, holder);
     // the band edges are series too; keep them out of the legend
     chart.root.querySelectorAll(".u-legend .u-series").forEach((row, i) => { if (hidden.has(i)) row.style.display = "none"; });
@@ -163,6 +212,7 @@ function lineChart(spec) {
 
 function nav() {
   const links = [["/", "Jobs"], ["/ui/leaderboard", "Leaderboard"], ["/ui/summary", "Summary"], ["/docs", "API docs"], ["/redoc", "ReDoc"]];
+  if (!document.body) return;
   document.body.prepend(h("header", {}, h("a", { class: "brand", href: "/" }, "Arena"), links.map(([href, text]) => h("a", { href }, text))));
 }
 

@@ -9,9 +9,11 @@ function progressCell(job) {
   const counts = job.run_counts || {};
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const done = FINISHED.reduce((sum, s) => sum + (counts[s] || 0), 0);
+  const ran = done - (counts.cancelled || 0); // cancelled runs never ran: the bar shows what was trained
   const parts = Object.entries(counts).map(([status, n]) => `${n} ${status}`).join(", ");
-  return h("span", {}, h("span", { class: "bar", title: parts }, h("span", { style: `width:${total ? (100 * done) / total : 0}%` })),
-    " ", h("span", { class: "muted" }, `${done}/${total} runs`));
+  const words = counts.cancelled ? `${ran}/${total} runs ran, ${counts.cancelled} cancelled` : `${done}/${total} runs`;
+  return h("span", {}, h("span", { class: "bar", title: parts }, h("span", { style: `width:${total ? (100 * ran) / total : 0}%` })),
+    " ", h("span", { class: "muted" }, words));
 }
 
 async function cancel(job, button) {

@@ -2,6 +2,7 @@
 "use strict";
 
 const main = document.getElementById("main");
+const LENS_NAMES = { reliability: "Reliability", evaluations: "Evaluations", cpu_seconds: "CPU seconds" };
 
 // An interval as a small SVG: a line from low to high (to the edge when unbounded), a dot at the
 // estimate, on a scale shared by the column. Built from markup: the HTML parser puts it in the SVG namespace.
@@ -32,21 +33,26 @@ function render(board, tasks, task) {
   const ertScale = erts.length ? logScale(Math.min(...erts) / 1.2, Math.max(...erts) * 1.2) : null;
   const rateScale = linearScale(0, 1);
   const rows = entries.map((e) => [
-    fmt(e.rank), e.label || e.method, h("code", { title: JSON.stringify(e.settings || {}) }, String(e.settings_hash || DASH).slice(0, 10)),
-    `${fmt(e.solved)}/${fmt(e.runs)}`,
-    h("span", { class: "nowrap" }, intervalSvg(e.success_rate, ...(e.success_rate_ci || [null, null]), rateScale), " ", fmtInterval(e.success_rate, e.success_rate_ci)),
+    fmt(e.rank), e.label || e.method,
+    h("span", { class: "configuration", title: `settings ${JSON.stringify(e.settings || {})} (hash ${String(e.settings_hash || DASH).slice(0, 10)})` }, e.configuration || String(e.settings_hash || DASH).slice(0, 10)),
+    h("span", { class: "nowrap" }, intervalSvg(e.success_rate, ...(e.success_rate_ci || [null, null]), rateScale), " ", fmtRate(e.solved, e.runs, e.success_rate_ci)),
     h("span", { class: "nowrap" }, ertScale && present(e.ert_evaluations) ? intervalSvg(e.ert_evaluations, ...(e.ert_evaluations_ci || [null, null]), ertScale) : null,
       " ", fmtInterval(e.ert_evaluations, e.ert_evaluations_ci)),
-    fmtInterval(e.ert_seconds, e.ert_seconds_ci),
+    fmtInterval(e.ert_seconds, e.ert_seconds_ci, true),
+    e.too_few_runs ? h("span", { class: "tie", title: "fewer than 5 distinct runs: never a method's best, in no verdict" }, "too few runs")
+      : e.tied_with_previous ? h("span", { class: "tie", title: GLOSSARY.tie }, "= tied") : "",
   ]);
   const verdict = board && board.verdict;
   main.replaceChildren(
     h("h1", {}, "Leaderboard: ", select),
-    board ? h("p", { class: "muted" }, `${board.score_name}, ${board.higher_is_better ? "higher" : "lower"} is better. Ranked by success rate, then expected running time (ERT) in evaluations; overlapping intervals tie. Intervals are 95%; ERT on a log scale.`) : null,
+    board ? h("p", { class: "muted" }, `${board.score_name}, ${board.higher_is_better ? "higher" : "lower"} is better. Ranked by success rate, then `,
+      term("ERT", "expected running time (ERT)"), " in evaluations; \"= tied\": cannot be told apart from the row above. Intervals are 95%; ERT on a log scale.") : null,
     verdict && typeof verdict === "object" ? h("section", { class: "card" }, h("h2", { style: "margin-top:0" }, "Best of each method, head to head"),
-      h("ul", { class: "verdict" }, Object.entries(verdict).map(([lens, v]) => h("li", {}, h("span", { class: "lens" }, `${lens}: `), (v && v.text) || DASH)))) : null,
-    entries.length ? table([{ label: "Rank", num: true }, "Method", "Settings", { label: "Solved", num: true }, "Success rate [95% CI]",
-      "ERT evaluations [95% CI]", "ERT CPU seconds [95% CI]"], rows) : h("p", { class: "muted" }, `No finished runs on ${task} yet.`));
+      headline(board.headline),
+      h("ul", { class: "verdict" }, Object.entries(verdict).map(([lens, v]) => h("li", {}, h("span", { class: "lens" }, `${LENS_NAMES[lens] || lens}: `), (v && v.text) || DASH)))) : null,
+    entries.length ? table([{ label: "Rank", num: true }, "Method", "Configuration", { label: term("solved", "Solved [95% CI]") },
+      { label: term("ERT", "ERT evaluations [95% CI]") }, { label: term("ERT", "ERT CPU seconds [95% CI]") }, { label: term("tie", "Tie") }], rows)
+      : h("p", { class: "muted" }, `No finished runs on ${task} yet.`));
 }
 
 async function load() {

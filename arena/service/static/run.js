@@ -9,7 +9,13 @@ function kvTable(object) {
   const entries = Object.entries(object || {});
   if (!entries.length) return h("p", { class: "muted" }, DASH);
   return h("table", { class: "kv" }, h("tbody", {}, entries.map(([k, v]) =>
-    h("tr", {}, h("td", {}, k), h("td", {}, v !== null && typeof v === "object" ? JSON.stringify(v) : fmt(v, 6))))));
+    h("tr", {}, h("td", {}, k), h("td", {}, v !== null && typeof v === "object" ? objectWords(v) : fmt(v, 6))))));
+}
+
+// {a: 1, b: {c: 2}} as "a 1 · b.c 2": wraps inside the page's width (raw JSON would scroll it sideways).
+function objectWords(object, prefix = "") {
+  return Object.entries(object).map(([k, v]) => v !== null && typeof v === "object" && !Array.isArray(v)
+    ? objectWords(v, `${prefix}${k}.`) : `${prefix}${k} ${Array.isArray(v) ? v.map((x) => fmt(x, 6)).join(", ") : fmt(v, 6)}`).join(" \u00b7 ");
 }
 
 function curveCharts(run, info) {
@@ -75,8 +81,22 @@ function logicSection(p) {
   return h("div", {}, h("p", {}, `${p.inputs.length - wrongRows}/${p.inputs.length} rows on the right side of 0.5.`), table(headers, rows));
 }
 
-// The animated replay of every scoring episode: all cars drive at once, leaving their paths behind.
-function replaySection(data) {
+// Every scoring track (car-generalize scores on several), each replayed with its own episodes: a picker.
+function replayTracks(data) {
+  const tracks = data.tracks || [data.track];
+  const episodesOf = (k) => data.episodes.filter((e) => (e.track ?? 0) === k);
+  const holder = h("div", {});
+  const show = (k) => holder.replaceChildren(replaySection({ ...data, track: tracks[k], episodes: episodesOf(k) }, tracks.length));
+  window.arenaTracks = tracks.map((t, k) => ({ name: t.name, episodes: episodesOf(k).length }));
+  const picker = tracks.length > 1 ? h("p", {}, `${data.episodes.length} scoring episodes on ${tracks.length} tracks; showing `,
+    h("select", { id: "track-picker", onchange: (e) => show(Number(e.target.value)) },
+      tracks.map((t, k) => h("option", { value: k }, `${t.name} (${episodesOf(k).length} episodes)`)))) : null;
+  show(0);
+  return h("div", {}, picker, holder);
+}
+
+// The animated replay of one track's scoring episodes: all cars drive at once, leaving their paths behind.
+function replaySection(data, trackCount = 1) {
   const walls = [data.track.left, data.track.right];
   const everything = walls.flat().concat(data.episodes.flatMap((e) => e.path));
   const xs = everything.map((p) => p[0]), ys = everything.map((p) => p[1]);
@@ -89,7 +109,7 @@ function replaySection(data) {
   const frames = Math.max(...data.episodes.map((e) => e.path.length));
   const colours = data.episodes.map((_, k) => `hsl(${(k * 137.5) % 360}, 65%, 45%)`);
   const clock = h("span", { class: "muted" });
-  const replay = (window.arenaReplay = { frame: 0, frames, playing: true, drawn: 0 });
+  const replay = (window.arenaReplay = { frame: 0, frames, playing: true, drawn: 0, track: data.track.name, episodes: data.episodes.length });
   const speed = h("select", {}, [1, 2, 4, 8].map((s) => h("option", { value: s, selected: s === 2 }, `${s}x`)));
 
   function line(points, colour, widthPx, closed) {
@@ -122,6 +142,7 @@ function replaySection(data) {
     replay.drawn++;
   }
   function tick() {
+    if (window.arenaReplay !== replay) return; // another track was picked: this replay stops
     if (replay.playing) {
       replay.frame = Math.min(frames - 1, replay.frame + Number(speed.value));
       draw();
@@ -138,7 +159,7 @@ function replaySection(data) {
   requestAnimationFrame(tick);
   const totals = data.episodes.reduce((t, e) => ({ laps: t.laps + e.lap, crashes: t.crashes + e.crashed }), { laps: 0, crashes: 0 });
   return h("div", {},
-    h("p", {}, `All ${data.episodes.length} scoring episodes on ${data.track.name}: ${totals.laps} laps completed, ${totals.crashes} crashes. `,
+    h("p", {}, `${trackCount > 1 ? "The" : "All"} ${data.episodes.length} scoring episodes on ${data.track.name}: ${totals.laps} laps completed, ${totals.crashes} crashes. `,
       h("span", { class: "muted" }, "Moving dot: driving; red \u00d7: crash; green dot: lap done; grey dot: time-out or stall.")),
     h("p", {}, button, " speed ", speed, clock), canvas);
 }
@@ -154,7 +175,7 @@ async function familySection(run, info) {
   if (info.family === "car") {
     const section = h("section", {}, h("h2", {}, "Replay of the scoring episodes"), h("p", { class: "muted" }, "Replaying the episodes…"));
     apiOptional(`/runs/${run.id}/episodes.json`).then((episodes) => {
-      section.replaceChildren(h("h2", {}, "Replay of the scoring episodes"), episodes ? replaySection(episodes) : h("p", { class: "muted" }, DASH),
+      section.replaceChildren(h("h2", {}, "Replay of the scoring episodes"), episodes ? replayTracks(episodes) : h("p", { class: "muted" }, DASH),
         h("h2", {}, "Trajectory picture"), h("img", { src: `/runs/${run.id}/trajectory.png`, alt: "trajectories", style: "max-width:100%" }));
     }).catch((error) => showError(section, error));
     return section;

@@ -5,6 +5,7 @@
     sim.py      the batched simulator (kinematic bicycle, distance rays)
     task.py     the task every method trains on (fitness, evaluate, a batched env for PPO)
     generator.py  procedural tracks (`random:7` or {"generator": {"seed": 7, ...}})
+    sources.py  `parse_track`: a track from any source (a built-in name, generated, user points)
     env.py      the single-car Gymnasium env `arena/CarNav-v0` (registered when env.py is imported)
     vector_env.py  the batched simulator as a gymnasium VectorEnv (`gym.make_vec(..., vectorization_mode="vector_entry_point")`)
     plot.py     the trajectory picture
@@ -20,7 +21,7 @@ import importlib
 ENV_ID = "arena/CarNav-v0"
 
 _LAZY = {
-    "BUILTIN_TRACKS": "tracks", "Track": "tracks", "builtin_track": "tracks", "parse_track": "tracks",
+    "BUILTIN_TRACKS": "tracks", "Track": "tracks", "builtin_track": "tracks", "parse_track": "sources",
     "CAR_TASKS": "catalog", "TRACKS_OF_TASK": "catalog",
     "Cars": "sim", "World": "sim", "random_starts": "sim",
     "CarBatchEnv": "task", "CarTask": "task", "run_episodes": "task", "build_car_task": "task",

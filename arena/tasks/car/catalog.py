@@ -130,7 +130,7 @@ def check_car_options(info: TaskInfo, options: dict) -> dict:
         raise ArenaError(f"unknown car task option(s) {sorted(unknown)}; valid: track", "task_options")
     if "track" not in options:
         return {}
-    from arena.tasks.car.tracks import parse_track  # numpy only; builds and validates the track
+    from arena.tasks.car.sources import parse_track  # numpy only; builds and validates the track
 
     track = options["track"]
     parse_track(track)  # raises ArenaError(field="track") with the reason

@@ -12,7 +12,8 @@ import numpy as np
 from gymnasium import spaces
 
 from arena.tasks.car.sim import ACTION_SIZE, DT, OBSERVATION_SIZE, Cars, World, random_starts
-from arena.tasks.car.tracks import CAR_RADIUS, Track, parse_track
+from arena.tasks.car.sources import parse_track
+from arena.tasks.car.tracks import CAR_RADIUS, Track
 
 ENV_ID = "arena/CarNav-v0"
 MAX_EPISODE_STEPS = 1000  # the registered time limit (gym.make(..., max_episode_steps=n) changes it)

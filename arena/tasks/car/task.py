@@ -158,7 +158,7 @@ class CarTask:
             self._run_marker = owner
             self.reset_compute()
         arch = owner.arch if owner is not None else self.info.default_architecture
-        self.compute["multiply_adds_per_forward"] = multiply_adds(arch)
+        self.compute["multiply_adds_per_forward"] = arch.multiply_adds
         return self.compute["multiply_adds_per_forward"]
 
     def reset_compute(self) -> None:
@@ -211,12 +211,6 @@ class CarTask:
 
 def _zero_compute() -> dict:
     return {"policy_forwards": 0, "backward_passes": 0, "multiply_adds": 0, "agent_steps": 0, "check_forwards": 0, "check_multiply_adds": 0}
-
-
-def multiply_adds(architecture) -> int:
-    """Multiply-adds of one forward pass of one row through a dense network (weights; biases are adds)."""
-    sizes = architecture.layer_sizes() if callable(getattr(architecture, "layer_sizes", None)) else architecture.layer_sizes
-    return int(sum(a * b for a, b in zip(sizes[:-1], sizes[1:])))
 
 
 @dataclass
@@ -360,7 +354,8 @@ def build_car_task(info: TaskInfo, options: dict) -> CarTask:
     scored track. On single-track tasks it replaces the one track (trained and scored on it); on a
     generalisation task it replaces only the scoring tracks, never trained on (training stays the stream)."""
     from arena.tasks.car.catalog import GENERALIZATION, HELD_OUT_SEED_BASE, TRACKS_OF_TASK, TRAINING_SEEDS
-    from arena.tasks.car.tracks import builtin_track, parse_track
+    from arena.tasks.car.sources import parse_track
+    from arena.tasks.car.tracks import builtin_track
 
     if info.name in GENERALIZATION:
         spec = GENERALIZATION[info.name]

@@ -1,7 +1,8 @@
 """Car tracks: the built-in ones, user tracks and their validation, and the wall index. Numpy only.
 
-The HTTP API validates a user's track through this module, so it imports numpy only. The simulator
-(`arena.tasks.car.sim`) builds on the `Track` defined here.
+The HTTP API validates a user's track through this module (via `sources.parse_track`, which also knows
+the generated tracks), so it imports numpy only. The simulator (`arena.tasks.car.sim`) and the generator
+build on the `Track` defined here; this module imports neither.
 
 A track is a closed centre line resampled about every metre and a constant width; the walls are the
 centre line's offsets by half the width. For ray casting, every centre-line segment knows the wall
@@ -409,60 +410,3 @@ def builtin_track(name: str) -> Track:
         shape, width = BUILTIN_TRACKS[name]
         _CACHE[name] = build_track(name, shape(), width)
     return _CACHE[name]
-
-
-def parse_track(value, field: str = "track") -> Track:
-    """A track source -> Track (ArenaError if unusable). Accepted:
-
-    - a built-in name ("oval", "scurve", "hard");
-    - "random:<seed>": a generated track with the generator's default parameters;
-    - {"generator": {"seed": 7, ...}}: a generated track (see arena.tasks.car.generator for the parameters);
-    - {"points": [[x, y], ...], "width": w} (optional "name"): a user track; points may be a numpy array;
-    - a Track (returned as is).
-    """
-    if isinstance(value, Track):
-        return value
-    if isinstance(value, str):
-        if value.startswith("random:"):
-            from arena.tasks.car.generator import generated_track, parse_random_name
-
-            return generated_track(**parse_random_name(value, field), field=field)
-        if value not in BUILTIN_TRACKS:
-            raise ArenaError(
-                f"unknown track {value!r}; built-in tracks: {', '.join(BUILTIN_TRACKS)}; or 'random:<seed>', "
-                '{"generator": {"seed": ...}} or {"points": [[x, y], ...], "width": metres}',
-                field,
-            )
-        return builtin_track(value)
-    if not isinstance(value, dict):
-        raise ArenaError(
-            'a track is a built-in name, "random:<seed>", {"generator": {"seed": ...}} or an object '
-            '{"points": [[x, y], ...], "width": metres}',
-            field,
-        )
-    if "generator" in value:
-        from arena.tasks.car.generator import check_generator_params, generated_track
-
-        if set(value) != {"generator"}:
-            raise ArenaError(f'a generated track is {{"generator": {{...}}}} alone; got keys {sorted(value)}', field)
-        return generated_track(**check_generator_params(value["generator"], field), field=field)
-    unknown = set(value) - {"points", "width", "name"}
-    if unknown or "points" not in value or "width" not in value:
-        raise ArenaError(f'a user track needs exactly "points" and "width" (optional "name"); got {sorted(value)}', field)
-    points = value["points"]
-    if isinstance(points, np.ndarray):
-        if points.ndim != 2 or points.shape[1:] != (2,) or not np.issubdtype(points.dtype, np.number) or points.dtype == bool:
-            raise ArenaError(f"track points must be an (n, 2) array of numbers, got shape {points.shape} of {points.dtype}", field)
-    elif not isinstance(points, (list, tuple)) or not all(
-        isinstance(p, (list, tuple, np.ndarray)) and len(p) == 2
-        and all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, (bool, np.bool_)) for c in p)
-        for p in points
-    ):
-        raise ArenaError("track points must be a list of [x, y] number pairs (or an (n, 2) numpy array)", field)
-    name = value.get("name", "user")
-    if not isinstance(name, str) or len(name) > 64:
-        raise ArenaError("a track name must be a string of at most 64 characters", field)
-    width = value["width"]
-    if isinstance(width, np.generic) and not isinstance(width, np.bool_):
-        width = width.item()
-    return build_track(name, points, width, field)

@@ -17,7 +17,8 @@ from gymnasium.vector.utils import batch_space
 
 from arena.tasks.car.env import MAX_EPISODE_STEPS, TrackPainter, check_actions
 from arena.tasks.car.sim import ACTION_SIZE, DT, OBSERVATION_SIZE, Cars, Starts, World, random_starts
-from arena.tasks.car.tracks import Track, parse_track
+from arena.tasks.car.sources import parse_track
+from arena.tasks.car.tracks import Track
 
 _INFO_KEYS = ("laps", "laps_completed", "lap_completed", "crashed", "stalled")
 
