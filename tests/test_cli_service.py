@@ -103,7 +103,9 @@ def service(tmp_path_factory):
 
 
 def test_up_announces_the_api_and_one_worker_per_queue(service):
-    assert set(service.children()) == {"api", "worker-backprop", "worker-ga", "worker-cmaes"}
+    from arena.methods import METHODS
+
+    assert set(service.children()) == {"api", *(f"worker-{name}" for name in METHODS)}  # one per registered method
     assert (Path(service.output.wait_for(r"data and logs in ([^;]+);").group(1)) / "arena.db").exists()
 
 
@@ -201,13 +203,15 @@ def test_demo_starts_its_own_service_and_stops_it_once_its_jobs_are_done(tmp_pat
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "starting one" in demo.stdout and "stopping the service the demo started" in demo.stdout
     # Its runs all finished, so its idle workers were stopped at once (killed), the API by SIGTERM.
-    for queue in ("backprop", "ga", "cmaes"):
+    from arena.methods import METHODS
+
+    for queue in METHODS:
         assert f"stopped worker-{queue} (idle)" in demo.stdout, demo.stdout
     with sqlite3.connect(tmp_path / "arena.db") as ledger:
         statuses = dict(ledger.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
     assert statuses == {"succeeded": 2 * 3 * 9}, statuses  # 2 seeds x 3 methods x 9 tasks, none left running
     pids = [int(pid) for pid in re.findall(r"started \S+\s+pid (\d+)", demo.stdout)]
-    assert len(pids) == 4
+    assert len(pids) == 1 + len(METHODS)  # the API and one worker per registered method
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.killpg(pid, 0)  # neither the child nor any process of its group (a worker's pool) is left
@@ -243,7 +247,7 @@ def test_unknown_task_is_one_line():
         ("population_size", "--set wants METHOD.KEY=VALUE"),
         # KEY=VALUE alone goes to every method that has KEY (issue 18): accepted, so the next failure is the network
         ("population_size=30", "cannot reach the Arena service"),
-        ("es.sigma=1", "unknown method 'es'"),
+        ("nes.sigma=1", "unknown method 'nes'"),
     ],
 )
 def test_bad_set_is_one_line(setting, fragment):
@@ -257,5 +261,5 @@ def test_unreachable_service_is_one_line():
 
 
 def test_argparse_mistakes_exit_2():
-    result = arena("worker", "--queue", "es")
-    assert result.returncode == 2 and "invalid choice: 'es'" in result.stderr
+    result = arena("worker", "--queue", "nes")
+    assert result.returncode == 2 and "invalid choice: 'nes'" in result.stderr
