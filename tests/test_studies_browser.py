@@ -3,20 +3,9 @@ crossovers in words and the cells linking to their jobs, with no console error."
 
 from __future__ import annotations
 
-import pytest
 
-from tests.test_browser import Browser, check_page, chromium_binary
+from tests.test_browser import browser, check_page  # noqa: F401 (the browser fixture)
 from tests.test_studies import SMALL, embedded, wait_study  # noqa: F401 (the module's service fixture)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip("no chromium binary (apt-get install chromium, or set ARENA_TEST_CHROMIUM)")
-    handle = Browser(binary)
-    yield handle
-    handle.close()
 
 
 def test_the_study_page_shows_curves_crossovers_and_cells(browser, embedded):  # noqa: F811

@@ -31,14 +31,6 @@ def status_words(status: str | None, solved) -> str | None:
     return "finished, not solved" if status == "succeeded" and solved is False else status
 
 
-def job_status_words(job: dict) -> str:
-    """A job's state; a succeeded job none of whose runs solved: "finished, not solved"."""
-    status = job.get("status", "?")
-    runs = job.get("runs") or []
-    if status == "succeeded" and runs and not any(run.get("solved") for run in runs):
-        return "finished, not solved"
-    return status
-
 
 def format_runs(job: dict) -> str:
     """One row per run: its result once finished, its progress (best so far) while running."""

@@ -238,38 +238,24 @@ def cancel_command(args) -> int:
     return 0
 
 
+def print_answer(args, answer: dict, as_text) -> int:
+    """Print one API answer: its JSON with --json, else `as_text(answer)` (the other half of `prints_the_answer`)."""
+    print(json.dumps(answer, indent=2) if args.json else as_text(answer))
+    return 0
+
+
 def status_command(args) -> int:
     job = ServiceClient(args.url).get(f"/jobs/{args.job}")
-    if args.json:
-        print(json.dumps(job, indent=2))
-    else:
-        print(f"job {job.get('id', args.job)}: {job.get('task', '?')}, {job.get('status', '?')}")
-        print(format_runs(job))
-    return 0
+    return print_answer(args, job, lambda job: f"job {job.get('id', args.job)}: {job.get('task', '?')}, {job.get('status', '?')}\n{format_runs(job)}")
 
 
 def leaderboard_command(args) -> int:
-    board = ServiceClient(args.url).get("/leaderboard", task=args.task)
-    if args.json:
-        print(json.dumps(board, indent=2))
-    else:
-        print(format_leaderboard(board))
-    return 0
+    return print_answer(args, ServiceClient(args.url).get("/leaderboard", task=args.task), format_leaderboard)
 
 
 def compare_command(args) -> int:
-    comparison = ServiceClient(args.url).get(f"/jobs/{args.job}/comparison")
-    if args.json:
-        print(json.dumps(comparison, indent=2))
-    else:
-        print(format_comparison(comparison))
-    return 0
+    return print_answer(args, ServiceClient(args.url).get(f"/jobs/{args.job}/comparison"), format_comparison)
 
 
 def summary_command(args) -> int:
-    summary = ServiceClient(args.url).get("/summary")
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(format_summary(summary))
-    return 0
+    return print_answer(args, ServiceClient(args.url).get("/summary"), format_summary)
